@@ -1,0 +1,74 @@
+//! HTTP routes of auth-service and its OpenAPI document.
+
+pub mod me;
+pub mod register;
+pub mod revoke;
+pub mod token;
+pub mod well_known;
+
+use axum::Router;
+use axum::routing::{get, post};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::state::AppState;
+
+/// The OpenAPI document of auth-service.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "auth-service", description = "Registration, OAuth 2.0 tokens (EdDSA JWT access tokens), revocation and the JWKS. Errors are application/problem+json (RFC 9457) with these types: urn:shop:problem:bad-request, unauthorized, forbidden, not-found, method-not-allowed, conflict, username-taken, payload-too-large, unsupported-media-type, validation, too-many-requests, internal, unavailable; POST /token answers errors in the RFC 6749 format instead."),
+    paths(
+        register::register,
+        token::token,
+        revoke::revoke,
+        me::me,
+        well_known::jwks,
+        well_known::metadata,
+    ),
+    components(schemas(
+        shared::problem::ProblemBody,
+        shared::FieldError,
+        shared::auth::JwkSet,
+        shared::auth::Jwk,
+    )),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "client_basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+    }
+}
+
+/// The service's routes (without the operations routes, which the application adds).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/register", post(register::register))
+        .route("/token", post(token::token))
+        .route("/revoke", post(revoke::revoke))
+        .route("/me", get(me::me))
+        .route("/.well-known/jwks.json", get(well_known::jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(well_known::metadata),
+        )
+        .with_state(state)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+}

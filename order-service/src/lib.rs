@@ -1,0 +1,91 @@
+//! order-service.
+//!
+//! - [`config`]: settings from the environment.
+//! - [`state`]: the handles every handler shares.
+//!
+//! [`Application`] is the one way to build and run the service, for `main`, the all-in-one
+//! binary and the tests alike.
+
+pub mod config;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use shared::auth::Verifier;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+pub use state::AppState;
+
+/// A built order-service, bound to its port and ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    port: u16,
+    grace: Duration,
+    stop: CancellationToken,
+}
+
+impl Application {
+    /// Connects to MongoDB and builds the service.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let client = shared::mongo::connect(&config.common, "order-service").await?;
+        Self::build_with_client(config, client).await
+    }
+
+    /// Builds the service on an existing MongoDB client (one client per process).
+    pub async fn build_with_client(
+        config: Config,
+        client: mongodb::Client,
+    ) -> anyhow::Result<Self> {
+        let db = client.database(&config.service.db_name);
+        let verifier = Verifier::remote(config.common.verifier_config(), reqwest::Client::new());
+        let listener = TcpListener::bind(config.service.bind_addr()?)
+            .await
+            .context("binding order-service's port")?;
+        let port = listener.local_addr()?.port();
+        let grace = config.common.shutdown_timeout();
+        let common = config.common.clone();
+        let state = AppState {
+            config: Arc::new(config),
+            db,
+            verifier,
+        };
+        let router = shared::server::with_common_layers(
+            router(state).merge(shared::server::ops_routes(client)),
+            "order-service",
+            &common,
+        );
+        Ok(Self {
+            listener,
+            router,
+            port,
+            grace,
+            stop: CancellationToken::new(),
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Cancel it to shut the service down gracefully (as SIGTERM does).
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM or the stop token.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        shared::server::serve(self.listener, self.router, self.grace, self.stop).await
+    }
+}
+
+/// The service's routes (the operations routes are added by [`Application`]).
+pub fn router(state: AppState) -> Router {
+    Router::new().with_state(state)
+}

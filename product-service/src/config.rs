@@ -1,0 +1,65 @@
+//! product-service settings: the common ones plus `PRODUCT_*` variables.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use serde::Deserialize;
+use shared::config::{CommonConfig, from_pairs};
+
+/// Complete configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Unprefixed settings.
+    pub common: CommonConfig,
+    /// `PRODUCT_*` settings.
+    pub service: ProductSettings,
+}
+
+impl Config {
+    /// Reads the environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            common: CommonConfig::from_env()?,
+            service: envy::prefixed("PRODUCT_").from_env()?,
+        })
+    }
+}
+
+/// `PRODUCT_*` variables.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ProductSettings {
+    /// `PRODUCT_HOST`, default `0.0.0.0`.
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// `PRODUCT_PORT`, default 8001 (0 picks a free port).
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// `PRODUCT_DB_NAME`, default `products`.
+    #[serde(default = "default_db")]
+    pub db_name: String,
+}
+
+impl Default for ProductSettings {
+    fn default() -> Self {
+        from_pairs(std::iter::empty())
+    }
+}
+
+impl ProductSettings {
+    /// The address to bind.
+    pub fn bind_addr(&self) -> anyhow::Result<SocketAddr> {
+        format!("{}:{}", self.host, self.port)
+            .parse()
+            .with_context(|| format!("PRODUCT_HOST/PRODUCT_PORT: {}:{}", self.host, self.port))
+    }
+}
+
+fn default_host() -> String {
+    "0.0.0.0".into()
+}
+fn default_port() -> u16 {
+    8001
+}
+fn default_db() -> String {
+    "products".into()
+}

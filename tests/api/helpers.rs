@@ -1,0 +1,161 @@
+//! `spawn_*` helpers and a small typed client for the tests.
+
+use std::time::Duration;
+
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+
+pub const ADMIN_USERNAME: &str = "root-admin";
+pub const ADMIN_PASSWORD: &str = "admin password 1";
+pub const CLIENT_ID: &str = "order-service";
+pub const CLIENT_SECRET: &str = "test-order-service-secret";
+
+/// The MongoDB URI the test script provides.
+pub fn mongodb_uri() -> String {
+    std::env::var("MONGODB_URI")
+        .expect("MONGODB_URI is not set: run the tests with ./scripts/test.sh")
+}
+
+/// A fresh database name for one service of one test.
+pub fn fresh_db(service: &str) -> String {
+    format!(
+        "t{}_{service}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// Common settings for a test service.
+pub fn common_config() -> shared::config::CommonConfig {
+    shared::config::CommonConfig {
+        mongodb_uri: mongodb_uri().into(),
+        mongodb_timeout_ms: 5_000,
+        ..Default::default()
+    }
+}
+
+/// auth-service settings for a test: port 0, fresh database, generous limits, a known admin
+/// and service client.
+pub fn auth_config(db_name: &str) -> auth_service::Config {
+    let mut config = auth_service::Config {
+        common: common_config(),
+        ..Default::default()
+    };
+    config.auth.host = "127.0.0.1".into();
+    config.auth.port = 0;
+    config.auth.db_name = db_name.to_owned();
+    config.auth.admin_username = Some(ADMIN_USERNAME.into());
+    config.auth.admin_password = Some(ADMIN_PASSWORD.into());
+    config.auth.clients = Some(format!("{CLIENT_ID}:{CLIENT_SECRET}:stock:reserve").into());
+    config.auth.rate_limit_per_minute = 10_000;
+    config.auth.rate_limit_burst = 10_000;
+    config
+}
+
+/// A running auth-service.
+pub struct AuthApp {
+    pub url: String,
+    pub db_name: String,
+    pub http: reqwest::Client,
+    pub stop: tokio_util::sync::CancellationToken,
+}
+
+/// Starts auth-service with the test defaults changed by `tweak`.
+pub async fn spawn_auth_with(tweak: impl FnOnce(&mut auth_service::Config)) -> AuthApp {
+    let db_name = fresh_db("auth");
+    let mut config = auth_config(&db_name);
+    config.common.jwt_issuer = "http://auth.test".into();
+    tweak(&mut config);
+    let db_name = config.auth.db_name.clone();
+    let app = auth_service::Application::build(config)
+        .await
+        .expect("auth-service builds");
+    let url = format!("http://127.0.0.1:{}", app.port());
+    let stop = app.stop_token();
+    tokio::spawn(app.run_until_stopped());
+    AuthApp {
+        url,
+        db_name,
+        http: client(),
+        stop,
+    }
+}
+
+/// Starts auth-service with the test defaults.
+pub async fn spawn_auth() -> AuthApp {
+    spawn_auth_with(|_| {}).await
+}
+
+/// A client that follows no redirects and never hangs a test.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client builds")
+}
+
+/// A unique, valid username.
+pub fn username() -> String {
+    format!("u{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+impl AuthApp {
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/register",
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn token_form(&self, form: &[(&str, &str)]) -> Response {
+        self.http
+            .post(format!("{}/token", self.url))
+            .form(form)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.token_form(&[
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ])
+        .await
+    }
+
+    /// Registers a new customer and returns (username, access token, refresh token).
+    pub async fn customer(&self) -> (String, String, String) {
+        let name = username();
+        let password = "a good password";
+        assert_eq!(
+            self.register(&name, password).await.status(),
+            StatusCode::CREATED
+        );
+        let body: Value = self.login(&name, password).await.json().await.unwrap();
+        (
+            name,
+            body["access_token"].as_str().unwrap().to_owned(),
+            body["refresh_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.http.get(format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request sent")
+    }
+}

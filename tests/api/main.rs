@@ -1,0 +1,7 @@
+//! Integration tests: the real services on port 0, a real MongoDB-protocol server (`MONGODB_URI`,
+//! set by `scripts/test.sh`), fresh database names per test, and real HTTP.
+
+mod auth;
+mod helpers;
+mod operations;
+mod token_verification;
