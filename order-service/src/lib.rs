@@ -1,30 +1,47 @@
-//! order-service.
+//! order-service: orders that reserve stock at product-service, idempotently, and recover from
+//! crashes.
 //!
 //! - [`config`]: settings from the environment.
+//! - [`domain`]: parsed order requests, quantities, money, statuses, cursors, idempotency keys.
+//! - [`store`]: orders and `Idempotency-Key` records in MongoDB.
+//! - [`products`]: the product-service client (service token, timeouts, retries, circuit breaker).
+//! - [`saga`]: placing an order (record, reserve, confirm, compensate) and cancelling it.
+//! - [`recovery`]: the background task settling orders a crash or outage left half-done.
+//! - [`routes`]: the HTTP handlers and the OpenAPI document.
 //! - [`state`]: the handles every handler shares.
 //!
 //! [`Application`] is the one way to build and run the service, for `main`, the all-in-one
 //! binary and the tests alike.
 
 pub mod config;
+pub mod domain;
+pub mod products;
+pub mod recovery;
+pub mod routes;
+pub mod saga;
 pub mod state;
+pub mod store;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
 use shared::auth::Verifier;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
+pub use routes::router;
 pub use state::AppState;
+
+/// How long start-up waits for MongoDB before giving up.
+const STARTUP_PATIENCE: Duration = Duration::from_secs(60);
 
 /// A built order-service, bound to its port and ready to run.
 pub struct Application {
     listener: TcpListener,
-    router: Router,
+    router: axum::Router,
+    state: AppState,
     port: u16,
     grace: Duration,
     stop: CancellationToken,
@@ -42,7 +59,13 @@ impl Application {
         config: Config,
         client: mongodb::Client,
     ) -> anyhow::Result<Self> {
+        config.validate()?;
         let db = client.database(&config.service.db_name);
+        let orders = store::Orders::new(&db);
+        let idempotency = store::IdempotencyKeys::new(&db);
+        orders.ensure_indexes(STARTUP_PATIENCE).await?;
+        idempotency.ensure_indexes(STARTUP_PATIENCE).await?;
+        let products = products::ProductClient::new(&config.service)?;
         let verifier = Verifier::remote(config.common.verifier_config(), reqwest::Client::new());
         let listener = TcpListener::bind(config.service.bind_addr()?)
             .await
@@ -52,17 +75,20 @@ impl Application {
         let common = config.common.clone();
         let state = AppState {
             config: Arc::new(config),
-            db,
+            orders,
+            idempotency,
+            products,
             verifier,
         };
         let router = shared::server::with_common_layers(
-            router(state).merge(shared::server::ops_routes(client)),
+            router(state.clone()).merge(shared::server::ops_routes(client)),
             "order-service",
             &common,
         );
         Ok(Self {
             listener,
             router,
+            state,
             port,
             grace,
             stop: CancellationToken::new(),
@@ -79,13 +105,13 @@ impl Application {
         self.stop.clone()
     }
 
-    /// Serves until SIGINT/SIGTERM or the stop token.
+    /// Serves, with the recovery task running beside, until SIGINT/SIGTERM or the stop token.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        shared::server::serve(self.listener, self.router, self.grace, self.stop).await
+        let recovery = tokio::spawn(recovery::run(self.state.clone(), self.stop.clone()));
+        let served =
+            shared::server::serve(self.listener, self.router, self.grace, self.stop.clone()).await;
+        self.stop.cancel();
+        recovery.abort();
+        served
     }
-}
-
-/// The service's routes (the operations routes are added by [`Application`]).
-pub fn router(state: AppState) -> Router {
-    Router::new().with_state(state)
 }

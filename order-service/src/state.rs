@@ -6,14 +6,20 @@ use axum::extract::FromRef;
 use shared::auth::Verifier;
 
 use crate::config::Config;
+use crate::products::ProductClient;
+use crate::store::{IdempotencyKeys, Orders};
 
 /// Cheap-to-clone handles; one per process.
 #[derive(Clone, FromRef)]
 pub struct AppState {
     /// Settings.
     pub config: Arc<Config>,
-    /// The service's own database.
-    pub db: mongodb::Database,
+    /// Orders.
+    pub orders: Orders,
+    /// `Idempotency-Key` records.
+    pub idempotency: IdempotencyKeys,
+    /// product-service's reservation API.
+    pub products: ProductClient,
     /// Verifies access tokens against auth-service's JWKS.
     pub verifier: Verifier,
 }

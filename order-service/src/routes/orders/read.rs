@@ -1,0 +1,97 @@
+//! `GET /orders` and `GET /orders/{id}`.
+
+use axum::extract::State;
+use serde::Deserialize;
+use shared::auth::AuthUser;
+use shared::extract::{Path, Query};
+use shared::{Problem, Result};
+use utoipa::IntoParams;
+
+use super::{OrderPage, OrderView, parse_id};
+use crate::domain::{Cursor, OrderStatus};
+use crate::state::AppState;
+
+/// Default page size.
+const DEFAULT_LIMIT: u32 = 20;
+/// Largest page size.
+const MAX_LIMIT: u32 = 100;
+
+/// Query of `GET /orders`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// 1..=100, default 20.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only orders of this status.
+    #[param(inline)]
+    pub status: Option<OrderStatus>,
+    /// Admins only: list this user's orders. Ignored for everyone else, who only ever see
+    /// their own.
+    pub user_id: Option<String>,
+}
+
+/// The caller's orders, newest first, paginated by an opaque keyset cursor.
+#[utoipa::path(
+    get, path = "/orders", tag = "orders",
+    security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of orders", body = OrderPage),
+        (status = 401, description = "No valid access token", body = shared::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "A service-client token", body = shared::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Bad limit, cursor, status or unknown parameter", body = shared::problem::ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_orders(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<OrderPage>> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(Problem::invalid_field("limit", format!("must be 1 to {MAX_LIMIT}")).into());
+    }
+    let after = query.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let owner = match query.user_id {
+        Some(other) if user.is_admin() => other,
+        _ => user.id.clone(),
+    };
+    let page = state
+        .orders
+        .list(&owner, query.status, after, limit)
+        .await?;
+    Ok(axum::Json(OrderPage {
+        items: page.items.iter().map(OrderView::from).collect(),
+        next_cursor: page.next.map(|c| c.encode()),
+    }))
+}
+
+/// One order: the caller's own (any order for admins). Anyone else's is a 404, exactly as a
+/// missing id.
+#[utoipa::path(
+    get, path = "/orders/{id}", tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Order id")),
+    responses(
+        (status = 200, description = "The order", body = OrderView),
+        (status = 401, description = "No valid access token", body = shared::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "A service-client token", body = shared::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such order of the caller's", body = shared::problem::ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_order(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<OrderView>> {
+    let id = parse_id(&id)?;
+    let owner = (!user.is_admin()).then_some(user.id.as_str());
+    let order = state
+        .orders
+        .find(id, owner)
+        .await?
+        .ok_or_else(|| Problem::not_found("no such order"))?;
+    Ok(axum::Json(OrderView::from(&order)))
+}
