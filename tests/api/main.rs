@@ -4,4 +4,8 @@
 mod auth;
 mod helpers;
 mod operations;
+mod order_faults;
+mod order_helpers;
+mod order_idempotency;
+mod orders;
 mod token_verification;

@@ -1,0 +1,242 @@
+//! order-service when product-service is down or slow, and recovery of orders a crash left
+//! `pending`.
+
+use std::time::{Duration, Instant};
+
+use mongodb::bson::{self, DateTime, doc, oid::ObjectId};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::order_helpers::*;
+
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[tokio::test]
+async fn with_product_service_down_orders_fail_fast_with_503_and_no_stock_is_lost() {
+    let auth = spawn_auth().await;
+    let products_db = fresh_db("products");
+    let port = free_port();
+    let products = spawn_product(&auth, &products_db, port).await;
+    let orders = spawn_order_with(&auth, &products.url, |c| {
+        c.service.breaker_open_ms = 300;
+        c.service.breaker_max_open_ms = 1_000;
+    })
+    .await;
+    let shop = Shop {
+        auth,
+        products,
+        orders,
+    };
+    let seller = shop.customer().await;
+    let buyer = shop.customer().await;
+    let product = shop.product(&seller, "Resilient", "2.50", 10).await;
+    let body = order_body(&[(&product, 1)]);
+    assert_eq!(
+        shop.orders.place(&buyer, &body, None).await.status(),
+        StatusCode::CREATED
+    );
+
+    shop.products.stop.cancel();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let response = shop.orders.place(&buyer, &body, None).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "answered in {:?}",
+            started.elapsed()
+        );
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key("retry-after"));
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["type"], "urn:shop:problem:unavailable");
+    }
+    let failed = shop.orders.list(&buyer, "&status=failed").await;
+    assert_eq!(
+        failed.len(),
+        3,
+        "the orders that could not be placed are failed"
+    );
+
+    let restarted = spawn_product(&shop.auth, &products_db, port).await;
+    let created = eventually(
+        Duration::from_secs(20),
+        "order-service to reach product-service again",
+        || async {
+            let response = shop.orders.place(&buyer, &body, None).await;
+            (response.status() == StatusCode::CREATED).then_some(())
+        },
+    )
+    .await;
+    let () = created;
+    let http = &shop.orders.http;
+    assert_eq!(
+        stock_at(http, &restarted.url, &seller, &product).await,
+        8,
+        "only the two placed orders hold stock"
+    );
+    assert_eq!(shop.orders.list(&buyer, "&status=confirmed").await.len(), 2);
+}
+
+#[tokio::test]
+async fn with_product_service_too_slow_orders_get_503_and_reads_stay_fast() {
+    // A product-service that accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let auth = spawn_auth().await;
+    let orders = spawn_order_with(&auth, &silent_url, |_| {}).await;
+    let (_, token, _) = auth.customer().await;
+    let me: Value = auth.get("/me", Some(&token)).await.json().await.unwrap();
+    let buyer = Customer {
+        id: me["id"].as_str().unwrap().to_owned(),
+        token,
+    };
+    let body = order_body(&[("0123456789abcdef01234567", 1)]);
+
+    let started = Instant::now();
+    let (placed, listed) = tokio::join!(orders.place(&buyer, &body, None), async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let started = Instant::now();
+        let response = orders.get(&buyer, "/orders").await;
+        (response.status(), started.elapsed())
+    });
+
+    assert_eq!(placed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(placed.headers().contains_key("retry-after"));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "503 after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(listed.0, StatusCode::OK);
+    assert!(
+        listed.1 < Duration::from_secs(1),
+        "GET /orders took {:?}",
+        listed.1
+    );
+    let failed = orders.list(&buyer, "&status=failed").await;
+    assert_eq!(failed.len(), 1, "the order ends failed");
+}
+
+/// A service token of order-service's client, as product-service expects for reservations.
+async fn service_token(auth: &AuthApp) -> String {
+    let response = auth
+        .http
+        .post(format!("{}/token", auth.url))
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "stock:reserve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Inserts an order as a crash between reserve and confirm leaves it: `pending`, an hour old.
+async fn insert_pending(
+    db: &mongodb::Database,
+    id: ObjectId,
+    user_id: &str,
+    product: &str,
+    quantity: i32,
+) {
+    let an_hour_ago = DateTime::from_millis(DateTime::now().timestamp_millis() - 3_600_000);
+    db.collection::<bson::Document>("orders")
+        .insert_one(doc! {
+            "_id": id,
+            "user_id": user_id,
+            "status": "pending",
+            "items": [{"product_id": product, "quantity": quantity}],
+            "total_minor": null,
+            "currency": "USD",
+            "created_at": an_hour_ago,
+            "updated_at": an_hour_ago,
+            "release_pending": false,
+            "lease_until": DateTime::from_millis(0),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn recovery_settles_pending_orders_against_their_reservations() {
+    // Invariant: initial stock = current stock + quantities held by confirmed orders.
+    let shop = spawn_shop_with(|c| c.service.recovery_grace_secs = 1).await;
+    let seller = shop.customer().await;
+    let buyer = shop.customer().await;
+    let product = shop.product(&seller, "Recovered", "3.00", 10).await;
+    let reserved = ObjectId::new();
+    let never_reserved = ObjectId::new();
+    let token = service_token(&shop.auth).await;
+    let reservation = shop
+        .orders
+        .http
+        .post(format!("{}/reservations", shop.products.url))
+        .bearer_auth(&token)
+        .json(&json!({"order_id": reserved.to_hex(), "items": [{"product_id": product, "quantity": 2}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reservation.status(), StatusCode::CREATED);
+    let mongo = mongodb::Client::with_uri_str(mongodb_uri()).await.unwrap();
+    let db = mongo.database(&shop.orders.db_name);
+
+    insert_pending(&db, reserved, &buyer.id, &product, 2).await;
+    insert_pending(&db, never_reserved, &buyer.id, &product, 3).await;
+
+    let settled = |id: ObjectId| {
+        let (orders, buyer) = (&shop.orders, &buyer);
+        async move {
+            let order = orders.order(buyer, &id.to_hex()).await;
+            (order["status"] != "pending").then_some(order)
+        }
+    };
+    let confirmed = eventually(Duration::from_secs(15), "recovery to confirm", || {
+        settled(reserved)
+    })
+    .await;
+    let failed = eventually(Duration::from_secs(15), "recovery to fail", || {
+        settled(never_reserved)
+    })
+    .await;
+    assert_eq!(confirmed["status"], "confirmed");
+    assert_eq!(confirmed["total"], "6.00", "priced from the reservation");
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(
+        shop.stock(&seller, &product).await,
+        8,
+        "the live reservation holds 2, nothing else"
+    );
+    let late = shop
+        .orders
+        .http
+        .post(format!("{}/reservations", shop.products.url))
+        .bearer_auth(&token)
+        .json(&json!({"order_id": never_reserved.to_hex(), "items": [{"product_id": product, "quantity": 3}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        late.status(),
+        StatusCode::CONFLICT,
+        "a late reservation of a failed order is refused"
+    );
+    assert_eq!(shop.stock(&seller, &product).await, 8);
+}
