@@ -4,4 +4,6 @@
 mod auth;
 mod helpers;
 mod operations;
+mod products;
+mod reservations;
 mod token_verification;
