@@ -2,6 +2,7 @@
 //! set by `scripts/test.sh`), fresh database names per test, and real HTTP.
 
 mod auth;
+mod db_faults;
 mod helpers;
 mod operations;
 mod products;
