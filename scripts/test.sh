@@ -9,6 +9,8 @@ trap stop_test_mongo EXIT
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The database-fault tests run a SecantusDB of their own (from .venv) that they can stop.
+ensure_venv
 start_test_mongo
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@"

@@ -37,6 +37,13 @@ pub struct ProductSettings {
     /// `PRODUCT_DB_NAME`, default `products`.
     #[serde(default = "default_db")]
     pub db_name: String,
+    /// `PRODUCT_CURRENCY`: the one currency of this deployment, default `USD`.
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// `PRODUCT_TXN_RETRY_BUDGET_MS`: how long a reservation or release keeps retrying write
+    /// conflicts before answering 503, default 5000.
+    #[serde(default = "default_retry_budget")]
+    pub txn_retry_budget_ms: u64,
 }
 
 impl Default for ProductSettings {
@@ -59,6 +66,12 @@ fn default_host() -> String {
 }
 fn default_port() -> u16 {
     8001
+}
+fn default_currency() -> String {
+    "USD".into()
+}
+fn default_retry_budget() -> u64 {
+    5_000
 }
 fn default_db() -> String {
     "products".into()

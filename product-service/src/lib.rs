@@ -1,13 +1,19 @@
-//! product-service.
+//! product-service: the catalogue, stock, and all-or-nothing stock reservations.
 //!
 //! - [`config`]: settings from the environment.
+//! - [`domain`]: product fields and reservation requests, parsed exactly (money never a float).
+//! - [`store`]: products (every change one conditional operation) and reservations (transactions).
+//! - [`routes`]: the HTTP handlers, one module per resource, and the OpenAPI document.
 //! - [`state`]: the handles every handler shares.
 //!
 //! [`Application`] is the one way to build and run the service, for `main`, the all-in-one
 //! binary and the tests alike.
 
 pub mod config;
+pub mod domain;
+pub mod routes;
 pub mod state;
+pub mod store;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +25,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
+pub use routes::router;
 pub use state::AppState;
+
+/// How long start-up waits for MongoDB before giving up.
+const STARTUP_PATIENCE: Duration = Duration::from_secs(60);
 
 /// A built product-service, bound to its port and ready to run.
 pub struct Application {
@@ -43,6 +53,14 @@ impl Application {
         client: mongodb::Client,
     ) -> anyhow::Result<Self> {
         let db = client.database(&config.service.db_name);
+        let products = store::Products::new(&db);
+        products.ensure_indexes(STARTUP_PATIENCE).await?;
+        let reservations = store::Reservations::new(
+            client.clone(),
+            &db,
+            products.clone(),
+            Duration::from_millis(config.service.txn_retry_budget_ms),
+        );
         let verifier = Verifier::remote(config.common.verifier_config(), reqwest::Client::new());
         let listener = TcpListener::bind(config.service.bind_addr()?)
             .await
@@ -52,7 +70,8 @@ impl Application {
         let common = config.common.clone();
         let state = AppState {
             config: Arc::new(config),
-            db,
+            products,
+            reservations,
             verifier,
         };
         let router = shared::server::with_common_layers(
@@ -83,9 +102,4 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         shared::server::serve(self.listener, self.router, self.grace, self.stop).await
     }
-}
-
-/// The service's routes (the operations routes are added by [`Application`]).
-pub fn router(state: AppState) -> Router {
-    Router::new().with_state(state)
 }

@@ -6,14 +6,17 @@ use axum::extract::FromRef;
 use shared::auth::Verifier;
 
 use crate::config::Config;
+use crate::store::{Products, Reservations};
 
 /// Cheap-to-clone handles; one per process.
 #[derive(Clone, FromRef)]
 pub struct AppState {
     /// Settings.
     pub config: Arc<Config>,
-    /// The service's own database.
-    pub db: mongodb::Database,
+    /// Products.
+    pub products: Products,
+    /// Reservations.
+    pub reservations: Reservations,
     /// Verifies access tokens against auth-service's JWKS.
     pub verifier: Verifier,
 }

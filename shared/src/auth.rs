@@ -9,7 +9,7 @@ mod jwks;
 mod verifier;
 
 pub use claims::{Claims, Role};
-pub use extract::{AdminUser, AuthUser, RequiredScope, ServiceClient, StockReserve};
+pub use extract::{AdminUser, AuthUser, Authenticated, RequiredScope, ServiceClient, StockReserve};
 pub use jwks::{Jwk, JwkSet};
 pub use verifier::{AuthError, KeySource, LEEWAY_SECS, Verifier, VerifierConfig};
 

@@ -11,13 +11,17 @@
 //! - [`config`]: settings every service reads from the environment.
 //! - [`mongo`]: one MongoDB client per process with safe defaults, and error classification.
 //! - [`net`]: client addresses behind trusted proxies and per-address rate limiting.
+//! - [`money`]: exact decimal parsing and formatting of amounts in minor units.
+//! - [`pagination`]: keyset pagination cursors, limits and pages.
 
 pub mod auth;
 pub mod config;
 pub mod context;
 pub mod extract;
+pub mod money;
 pub mod mongo;
 pub mod net;
+pub mod pagination;
 pub mod problem;
 pub mod server;
 pub mod telemetry;

@@ -159,3 +159,137 @@ impl AuthApp {
         request.send().await.expect("request sent")
     }
 }
+
+/// product-service settings for a test, trusting `auth`'s keys.
+pub fn product_config(auth: &AuthApp) -> product_service::Config {
+    let mut config = product_service::Config {
+        common: common_config(),
+        ..Default::default()
+    };
+    config.common.jwt_issuer = "http://auth.test".into();
+    config.common.jwks_url = format!("{}/.well-known/jwks.json", auth.url);
+    config.service.host = "127.0.0.1".into();
+    config.service.port = 0;
+    config.service.db_name = fresh_db("products");
+    config
+}
+
+/// A running product-service with the auth-service it trusts.
+pub struct ProductApp {
+    pub url: String,
+    pub auth: AuthApp,
+    pub http: reqwest::Client,
+}
+
+/// Starts auth-service and product-service.
+pub async fn spawn_products() -> ProductApp {
+    let auth = spawn_auth().await;
+    let app = product_service::Application::build(product_config(&auth))
+        .await
+        .expect("product-service builds");
+    let url = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    ProductApp {
+        url,
+        auth,
+        http: client(),
+    }
+}
+
+impl AuthApp {
+    /// An access token of the configured admin.
+    pub async fn admin_token(&self) -> String {
+        let body: Value = self
+            .login(ADMIN_USERNAME, ADMIN_PASSWORD)
+            .await
+            .json()
+            .await
+            .unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// A client-credentials token of order-service (scope `stock:reserve`).
+    pub async fn service_token(&self) -> String {
+        let body: Value = self
+            .http
+            .post(format!("{}/token", self.url))
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+}
+
+impl ProductApp {
+    /// A request builder with a bearer token.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.url));
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.request(reqwest::Method::GET, path, Some(token))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.request(reqwest::Method::POST, path, Some(token))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a product and returns its JSON.
+    pub async fn create_product(&self, token: &str, name: &str, price: &str, stock: i64) -> Value {
+        let response = self
+            .post(
+                "/products",
+                token,
+                &json!({"name": name, "price": price, "stock": stock}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    /// The current stock of a product.
+    pub async fn stock(&self, token: &str, id: &str) -> i64 {
+        let body: Value = self
+            .get(&format!("/products/{id}"), token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        body["stock"].as_i64().unwrap()
+    }
+
+    /// Reserves with a service token.
+    pub async fn reserve(&self, service: &str, order_id: &str, items: &[(&str, i64)]) -> Response {
+        let items: Vec<Value> = items
+            .iter()
+            .map(|(id, q)| json!({"product_id": id, "quantity": q}))
+            .collect();
+        self.post(
+            "/reservations",
+            service,
+            &json!({"order_id": order_id, "items": items}),
+        )
+        .await
+    }
+}

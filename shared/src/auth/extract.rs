@@ -143,3 +143,28 @@ where
         }
     }
 }
+
+/// Any valid access token, a user's or a service client's: for read-only routes.
+#[derive(Clone, Debug)]
+pub struct Authenticated(pub Claims);
+
+impl Authenticated {
+    /// The user id when the caller is a user.
+    pub fn user_id(&self) -> Option<&str> {
+        self.0.client_id.is_none().then_some(self.0.sub.as_str())
+    }
+}
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    Verifier: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        claims_of(parts, &Verifier::from_ref(state))
+            .await
+            .map(Authenticated)
+    }
+}

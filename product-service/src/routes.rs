@@ -1,0 +1,72 @@
+//! HTTP routes of product-service and its OpenAPI document.
+
+pub mod products;
+pub mod reservations;
+pub mod stock;
+pub mod views;
+
+use axum::Router;
+use axum::routing::{get, post};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::state::AppState;
+
+/// The OpenAPI document of product-service.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "product-service", description = "Product catalogue with optimistic concurrency (ETag / If-Match), stock, and all-or-nothing idempotent stock reservations for order-service. Errors are application/problem+json (RFC 9457); types: urn:shop:problem:bad-request, unauthorized, forbidden, not-found, method-not-allowed, conflict, sku-taken, insufficient-stock, reservation-conflict, precondition-failed, precondition-required, payload-too-large, unsupported-media-type, validation, internal, unavailable."),
+    paths(
+        products::create, products::list, products::get_one, products::patch, products::delete,
+        stock::adjust,
+        reservations::reserve, reservations::get_one, reservations::release,
+    ),
+    components(schemas(
+        shared::problem::ProblemBody, shared::FieldError,
+        views::ProductView, views::ProductPage, views::ReservationView, views::ReservedLineView,
+        crate::domain::reservation::ReservationBody, crate::domain::reservation::LineBody,
+        stock::StockDelta, views::ProductInput,
+    )),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    Http::builder()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
+            );
+    }
+}
+
+/// The service's routes (the operations routes are added by the application).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/products", post(products::create).get(products::list))
+        .route(
+            "/products/{id}",
+            get(products::get_one)
+                .patch(products::patch)
+                .delete(products::delete),
+        )
+        .route("/products/{id}/stock", post(stock::adjust))
+        .route("/reservations", post(reservations::reserve))
+        .route(
+            "/reservations/{order_id}",
+            get(reservations::get_one).delete(reservations::release),
+        )
+        .with_state(state)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+}
