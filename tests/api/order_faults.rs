@@ -131,24 +131,6 @@ async fn with_product_service_too_slow_orders_get_503_and_reads_stay_fast() {
     assert_eq!(failed.len(), 1, "the order ends failed");
 }
 
-/// A service token of order-service's client, as product-service expects for reservations.
-async fn service_token(auth: &AuthApp) -> String {
-    let response = auth
-        .http
-        .post(format!("{}/token", auth.url))
-        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "stock:reserve"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
 /// Inserts an order as a crash between reserve and confirm leaves it: `pending`, an hour old.
 async fn insert_pending(
     db: &mongodb::Database,
@@ -184,7 +166,7 @@ async fn recovery_settles_pending_orders_against_their_reservations() {
     let product = shop.product(&seller, "Recovered", "3.00", 10).await;
     let reserved = ObjectId::new();
     let never_reserved = ObjectId::new();
-    let token = service_token(&shop.auth).await;
+    let token = shop.auth.service_token().await;
     let reservation = shop
         .orders
         .http

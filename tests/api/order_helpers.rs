@@ -10,13 +10,13 @@ use tokio_util::sync::CancellationToken;
 use crate::helpers::*;
 
 /// A running product-service.
-pub struct ProductApp {
+pub struct ProductService {
     pub url: String,
     pub stop: CancellationToken,
 }
 
 /// Starts product-service on `port` (0: any) with database `db_name`, trusting `auth`'s keys.
-pub async fn spawn_product(auth: &AuthApp, db_name: &str, port: u16) -> ProductApp {
+pub async fn spawn_product(auth: &AuthApp, db_name: &str, port: u16) -> ProductService {
     let mut config = product_service::Config {
         common: common_config(),
         ..Default::default()
@@ -32,7 +32,7 @@ pub async fn spawn_product(auth: &AuthApp, db_name: &str, port: u16) -> ProductA
     let port = app.port();
     let stop = app.stop_token();
     tokio::spawn(app.run_until_stopped());
-    ProductApp {
+    ProductService {
         url: format!("http://127.0.0.1:{port}"),
         stop,
     }
@@ -90,7 +90,7 @@ pub async fn spawn_order_with(
 /// The three services.
 pub struct Shop {
     pub auth: AuthApp,
-    pub products: ProductApp,
+    pub products: ProductService,
     pub orders: OrderApp,
 }
 

@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+/// Largest amount handled: far above any order total the contract allows (50 lines of 1000 units
+/// at 1000000.00), far below overflow.
+const MAX_MINOR: i64 = 1_000_000_000_000_000;
+
 /// An amount in minor units of the deployment's one currency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Money(i64);
@@ -17,27 +21,16 @@ impl Money {
         self.0
     }
 
-    /// Parses a non-negative decimal string with at most two fraction digits (`"12.50"`, `"3"`),
-    /// as product-service answers prices.
+    /// Parses a non-negative decimal amount with at most two fraction digits (`"12.50"`, `"3"`),
+    /// as product-service answers prices; never through a float.
     pub fn parse(text: &str) -> Option<Self> {
-        let (whole, fraction) = match text.split_once('.') {
-            Some((w, f)) => (w, f),
-            None => (text, ""),
-        };
-        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if whole.is_empty() || whole.len() > 15 || fraction.len() > 2 {
+        if text.trim() != text {
             return None;
         }
-        if !digits(whole) || !digits(fraction) || (text.contains('.') && fraction.is_empty()) {
-            return None;
+        match shared::money::parse_minor(text, MAX_MINOR) {
+            Ok(minor) if minor >= 0 => Some(Self(minor)),
+            _ => None,
         }
-        let whole: i64 = whole.parse().ok()?;
-        let cents: i64 = match fraction.len() {
-            0 => 0,
-            1 => fraction.parse::<i64>().ok()? * 10,
-            _ => fraction.parse().ok()?,
-        };
-        whole.checked_mul(100)?.checked_add(cents).map(Self)
     }
 
     /// `self * quantity`, or `None` on overflow.
@@ -54,9 +47,7 @@ impl Money {
 impl fmt::Display for Money {
     /// Exactly two fraction digits, as the contract shows money: `"12.50"`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
-        let abs = self.0.unsigned_abs();
-        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+        f.write_str(&shared::money::format_minor(self.0))
     }
 }
 

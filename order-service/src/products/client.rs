@@ -16,6 +16,9 @@ use crate::config::OrderSettings;
 /// Problem type product-service answers when stock is short.
 pub const INSUFFICIENT_STOCK: &str = "urn:shop:problem:insufficient-stock";
 
+/// Longest pause between two attempts.
+const MAX_PAUSE: Duration = Duration::from_secs(1);
+
 /// Why a call to product-service did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProductError {
@@ -201,11 +204,11 @@ impl ProductClient {
         let mut maybe_applied = false;
         let mut reason = String::from("no attempt was made");
         let mut token_refreshed = false;
-        let mut attempt = 0;
-        while attempt <= inner.retries {
-            let Some(remaining) = inner.deadline.checked_sub(started.elapsed()) else {
-                break;
-            };
+        // Failures (transport errors, timeouts, 500/502/504) are retried `retries` times;
+        // back-pressure answers (503, 429) as long as the deadline allows.
+        let mut failures = 0;
+        let mut round = 0;
+        while let Some(remaining) = inner.deadline.checked_sub(started.elapsed()) {
             if remaining < Duration::from_millis(20) {
                 break;
             }
@@ -276,8 +279,16 @@ impl ProductClient {
                     }
                 }
                 Ok((status, _)) => {
-                    inner.breaker.on_error();
-                    count(operation, "server_error");
+                    // 503 and 429 are product-service's own back-pressure (contention, its
+                    // database down): retried, but they do not trip the breaker; a 500, 502 or
+                    // 504 does.
+                    if is_back_pressure(status) {
+                        count(operation, "back_pressure");
+                    } else {
+                        inner.breaker.on_error();
+                        count(operation, "server_error");
+                        failures += 1;
+                    }
                     maybe_applied = true;
                     reason = format!("product-service answered {status}");
                 }
@@ -293,14 +304,16 @@ impl ProductClient {
                     count(operation, kind);
                     maybe_applied |= !e.is_connect();
                     reason = format!("{kind}: {e}");
+                    failures += 1;
                 }
             }
-            attempt += 1;
-            if attempt <= inner.retries {
-                let pause = jittered(inner.backoff, attempt);
-                let remaining = inner.deadline.saturating_sub(started.elapsed());
-                tokio::time::sleep(pause.min(remaining)).await;
+            if failures > inner.retries {
+                break;
             }
+            round += 1;
+            let pause = jittered(inner.backoff, round);
+            let remaining = inner.deadline.saturating_sub(started.elapsed());
+            tokio::time::sleep(pause.min(remaining)).await;
         }
         tracing::warn!(operation, reason = %reason, maybe_applied, "product-service call failed");
         Err(ProductError::Unavailable {
@@ -315,9 +328,16 @@ fn is_transient(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
 }
 
-/// `base * 2^(attempt-1)`, half fixed and half random.
-fn jittered(base: Duration, attempt: u32) -> Duration {
-    let full = base.saturating_mul(1 << attempt.saturating_sub(1).min(10));
+/// An explicit "retry later" from a live product-service.
+fn is_back_pressure(status: StatusCode) -> bool {
+    status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS
+}
+
+/// `base * 2^(round-1)` up to [`MAX_PAUSE`], half fixed and half random.
+fn jittered(base: Duration, round: u32) -> Duration {
+    let full = base
+        .saturating_mul(1 << round.saturating_sub(1).min(10))
+        .min(MAX_PAUSE);
     let half = full / 2;
     half + Duration::from_millis(rand::thread_rng().gen_range(0..=half.as_millis() as u64))
 }

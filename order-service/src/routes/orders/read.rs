@@ -11,11 +11,6 @@ use super::{OrderPage, OrderView, parse_id};
 use crate::domain::{Cursor, OrderStatus};
 use crate::state::AppState;
 
-/// Default page size.
-const DEFAULT_LIMIT: u32 = 20;
-/// Largest page size.
-const MAX_LIMIT: u32 = 100;
-
 /// Query of `GET /orders`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -49,10 +44,7 @@ pub async fn list_orders(
     user: AuthUser,
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<OrderPage>> {
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Problem::invalid_field("limit", format!("must be 1 to {MAX_LIMIT}")).into());
-    }
+    let limit = shared::pagination::limit(query.limit)?;
     let after = query.cursor.as_deref().map(Cursor::decode).transpose()?;
     let owner = match query.user_id {
         Some(other) if user.is_admin() => other,
