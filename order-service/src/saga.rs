@@ -44,39 +44,61 @@ pub async fn place_order(
 ) -> Result<Response> {
     let order_id = ObjectId::new();
     if let Some(key) = &key {
-        match state
-            .idempotency
-            .begin(&user.id, key, &order.fingerprint(), order_id)
-            .await?
-        {
-            Begin::Started => {}
-            Begin::Replay(stored) => {
-                metrics::counter!("orders_created_total", "outcome" => "replayed").increment(1);
-                let mut response = to_response(&stored);
-                response
-                    .headers_mut()
-                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
-                return Ok(response);
-            }
-            Begin::Mismatch => {
-                return Err(Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    IDEMPOTENCY_MISMATCH,
-                    "Idempotency key reused",
-                )
-                .detail("this Idempotency-Key was used with a different request body")
-                .into());
-            }
-            Begin::InFlight => {
-                return Err(Problem::new(
-                    StatusCode::CONFLICT,
-                    IDEMPOTENCY_IN_FLIGHT,
-                    "Request in progress",
-                )
-                .detail(
-                    "a request with this Idempotency-Key is still being processed; retry shortly",
-                )
-                .into());
+        let fingerprint = order.fingerprint();
+        // Two rounds: a key left by a request that died is forgotten once, then claimed.
+        let mut round = 0;
+        loop {
+            round += 1;
+            let begun = state
+                .idempotency
+                .begin(&user.id, key, &fingerprint, order_id)
+                .await?;
+            match begun {
+                Begin::Started => break,
+                Begin::Replay(stored) => return Ok(replay(&stored)),
+                Begin::Mismatch => {
+                    return Err(Problem::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        IDEMPOTENCY_MISMATCH,
+                        "Idempotency key reused",
+                    )
+                    .detail("this Idempotency-Key was used with a different request body")
+                    .into());
+                }
+                Begin::InFlight {
+                    record_id,
+                    order_id: earlier,
+                    started_at,
+                } => {
+                    // The request that claimed the key died (cut off by the request
+                    // timeout, or its process crashed): answer what its order became, or let
+                    // this request run in its place. A still-pending order stays 409 until
+                    // recovery settles it.
+                    if round == 1 && is_stale(state, started_at) {
+                        if let Some(stored) = settled_answer(state, earlier).await? {
+                            state.idempotency.finish(&user.id, key, &stored).await?;
+                            return Ok(replay(&stored));
+                        }
+                        let pending = state
+                            .orders
+                            .find(earlier, None)
+                            .await?
+                            .is_some_and(|o| o.status == OrderStatus::Pending);
+                        if !pending {
+                            state.idempotency.forget_unfinished(record_id).await?;
+                            continue;
+                        }
+                    }
+                    return Err(Problem::new(
+                        StatusCode::CONFLICT,
+                        IDEMPOTENCY_IN_FLIGHT,
+                        "Request in progress",
+                    )
+                    .detail(
+                        "a request with this Idempotency-Key is still being processed; retry shortly",
+                    )
+                    .into());
+                }
             }
         }
     }
@@ -98,6 +120,46 @@ pub async fn place_order(
             .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
     }
     Ok(response)
+}
+
+/// A stored answer replayed, marked as such.
+fn replay(stored: &StoredResponse) -> Response {
+    metrics::counter!("orders_created_total", "outcome" => "replayed").increment(1);
+    let mut response = to_response(stored);
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
+/// Whether a request that started at `started_at` can no longer be running: every request is
+/// cut off at `REQUEST_TIMEOUT_MS`.
+fn is_stale(state: &AppState, started_at: DateTime) -> bool {
+    let limit = state.config.common.request_timeout() + std::time::Duration::from_secs(5);
+    let age = DateTime::now().timestamp_millis() - started_at.timestamp_millis();
+    age > i64::try_from(limit.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The answer a request that died would have given, when its order got confirmed anyway (by
+/// recovery): the order as a 201.
+async fn settled_answer(state: &AppState, order_id: ObjectId) -> Result<Option<StoredResponse>> {
+    match state.orders.find(order_id, None).await? {
+        Some(order) if order.status != OrderStatus::Pending && order.total_minor.is_some() => {
+            Ok(Some(created(&order)?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The 201 of a confirmed order.
+fn created(order: &Order) -> Result<StoredResponse> {
+    let body = serde_json::to_string(&OrderView::from(order)).map_err(anyhow::Error::from)?;
+    Ok(StoredResponse {
+        status: StatusCode::CREATED.as_u16(),
+        content_type: "application/json".to_owned(),
+        body,
+        location: Some(format!("/orders/{}", order.id.to_hex())),
+    })
 }
 
 /// The saga proper.
@@ -188,13 +250,7 @@ async fn confirm(state: &AppState, order: &Order, reservation: &Reservation) -> 
     };
     count("confirmed");
     tracing::info!(order.id = %confirmed.id, user.id = %confirmed.user_id, total = %total, "order confirmed");
-    let body = serde_json::to_string(&OrderView::from(&confirmed)).map_err(anyhow::Error::from)?;
-    Ok(replayable(StoredResponse {
-        status: StatusCode::CREATED.as_u16(),
-        content_type: "application/json".to_owned(),
-        body,
-        location: Some(format!("/orders/{}", confirmed.id.to_hex())),
-    }))
+    Ok(replayable(created(&confirmed)?))
 }
 
 /// Compensation: the order ends `failed`; stock that may have been reserved is released now

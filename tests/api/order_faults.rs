@@ -129,6 +129,13 @@ async fn with_product_service_too_slow_orders_get_503_and_reads_stay_fast() {
     );
     let failed = orders.list(&buyer, "&status=failed").await;
     assert_eq!(failed.len(), 1, "the order ends failed");
+    let id = failed[0]["id"].as_str().unwrap();
+    let cancel = orders.post(&buyer, &format!("/orders/{id}/cancel")).await;
+    assert_eq!(
+        cancel.status(),
+        StatusCode::CONFLICT,
+        "a failed order cannot be cancelled"
+    );
 }
 
 /// Inserts an order as a crash between reserve and confirm leaves it: `pending`, an hour old.

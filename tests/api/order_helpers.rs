@@ -66,6 +66,14 @@ pub fn order_config(auth: &AuthApp, product_url: &str) -> order_service::Config 
     config
 }
 
+/// For the concurrency tests, which check correctness rather than latency: under a parallel test
+/// run the test database is far slower than MongoDB, and product-service's own write-conflict
+/// retries (up to 5 s) outlast order-service's production deadline.
+pub fn patient(config: &mut order_service::Config) {
+    config.service.product_timeout_ms = 8_000;
+    config.service.product_deadline_ms = 8_000;
+}
+
 /// Starts order-service with the test settings changed by `tweak`.
 pub async fn spawn_order_with(
     auth: &AuthApp,

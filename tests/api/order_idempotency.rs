@@ -53,7 +53,7 @@ async fn the_same_key_with_another_body_is_422() {
 
 #[tokio::test]
 async fn eight_concurrent_requests_with_one_key_place_one_order() {
-    let shop = spawn_shop().await;
+    let shop = spawn_shop_with(patient).await;
     let seller = shop.customer().await;
     let buyer = shop.customer().await;
     let product = shop.product(&seller, "Raced", "1.00", 10).await;
@@ -105,4 +105,58 @@ async fn the_same_key_from_two_users_places_two_orders() {
     let b: Value = b.json().await.unwrap();
     assert_ne!(a["id"], b["id"]);
     assert_eq!(shop.stock(&seller, &product).await, 8);
+}
+
+#[tokio::test]
+async fn a_key_left_unfinished_by_a_request_that_died_is_answered_or_taken_over() {
+    let shop = spawn_shop().await;
+    let seller = shop.customer().await;
+    let buyer = shop.customer().await;
+    let product = shop.product(&seller, "Crashy", "1.00", 10).await;
+    let body = order_body(&[(&product, 1)]);
+    let first: Value = shop
+        .orders
+        .place(&buyer, &body, Some("died"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mongo = mongodb::Client::with_uri_str(crate::helpers::mongodb_uri())
+        .await
+        .unwrap();
+    let db = mongo.database(&shop.orders.db_name);
+    let keys = db.collection::<mongodb::bson::Document>("idempotency_keys");
+    let an_hour_ago = mongodb::bson::DateTime::from_millis(
+        mongodb::bson::DateTime::now().timestamp_millis() - 3_600_000,
+    );
+    let unfinish = mongodb::bson::doc! {"$set": {"response": null, "created_at": an_hour_ago}};
+
+    // Its order was confirmed (by recovery, say) but the answer never stored: replay the order.
+    keys.update_one(mongodb::bson::doc! {"key": "died"}, unfinish.clone())
+        .await
+        .unwrap();
+    let replay = shop.orders.place(&buyer, &body, Some("died")).await;
+    assert_eq!(replay.status(), StatusCode::CREATED);
+    let replayed: Value = replay.json().await.unwrap();
+    assert_eq!(replayed["id"], first["id"]);
+
+    // It died before its order was recorded: this request runs in its place.
+    keys.update_one(mongodb::bson::doc! {"key": "died"}, unfinish)
+        .await
+        .unwrap();
+    let first_id = mongodb::bson::oid::ObjectId::parse_str(first["id"].as_str().unwrap()).unwrap();
+    db.collection::<mongodb::bson::Document>("orders")
+        .delete_one(mongodb::bson::doc! {"_id": first_id})
+        .await
+        .unwrap();
+    let rerun = shop.orders.place(&buyer, &body, Some("died")).await;
+    assert_eq!(rerun.status(), StatusCode::CREATED);
+    let rerun: Value = rerun.json().await.unwrap();
+    assert_ne!(rerun["id"], first["id"]);
+    let again = shop.orders.place(&buyer, &body, Some("died")).await;
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["id"],
+        rerun["id"],
+        "and is replayed from then on"
+    );
 }

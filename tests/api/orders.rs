@@ -45,12 +45,24 @@ async fn the_seed_flow_places_an_order_with_exact_totals_and_lists_it() {
     );
     let listed = shop.orders.list(&buyer, "").await;
     assert_eq!(listed, vec![order]);
+    let metrics = shop
+        .orders
+        .get(&buyer, "/metrics")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("orders_created_total"), "{metrics}");
+    assert!(
+        metrics.contains("product_client_requests_total"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn fifty_concurrent_orders_for_ten_units_accept_exactly_ten() {
     // Invariant: stock never goes below zero; every accepted unit is one unit less in stock.
-    let shop = spawn_shop().await;
+    let shop = spawn_shop_with(patient).await;
     let seller = shop.customer().await;
     let product = shop.product(&seller, "Scarce", "1.00", 10).await;
     let mut buyers = Vec::new();
@@ -95,7 +107,7 @@ async fn fifty_concurrent_orders_for_ten_units_accept_exactly_ten() {
 #[tokio::test]
 async fn concurrent_orders_of_mixed_quantities_never_oversell() {
     // Invariant: the accepted quantities never exceed the stock, and stock = initial - accepted.
-    let shop = spawn_shop().await;
+    let shop = spawn_shop_with(patient).await;
     let seller = shop.customer().await;
     let buyer = shop.customer().await;
     let product = shop.product(&seller, "Bulk", "2.00", 20).await;

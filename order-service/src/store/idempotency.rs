@@ -55,8 +55,16 @@ pub enum Begin {
     Replay(StoredResponse),
     /// The key was used with a different body.
     Mismatch,
-    /// A request with this key is still running.
-    InFlight,
+    /// A request with this key started and has not finished: it is still running, or it died
+    /// (see [`IdempotencyKeys::forget_unfinished`]).
+    InFlight {
+        /// The record, to forget it if it turns out stale.
+        record_id: ObjectId,
+        /// The order that request creates.
+        order_id: ObjectId,
+        /// When it started.
+        started_at: DateTime,
+    },
 }
 
 /// The `idempotency_keys` collection.
@@ -134,10 +142,28 @@ impl IdempotencyKeys {
             }
             return Ok(match existing.response {
                 Some(response) => Begin::Replay(response),
-                None => Begin::InFlight,
+                None => Begin::InFlight {
+                    record_id: existing.id,
+                    order_id: existing.order_id,
+                    started_at: existing.created_at,
+                },
             });
         }
-        Ok(Begin::InFlight)
+        Ok(Begin::InFlight {
+            record_id: record.id,
+            order_id,
+            started_at: now,
+        })
+    }
+
+    /// Forgets an unfinished record whose request died, so that the key can be claimed again.
+    /// Conditional on the record being unchanged: of several callers, one removes it.
+    #[tracing::instrument(skip_all)]
+    pub async fn forget_unfinished(&self, record_id: ObjectId) -> mongodb::error::Result<()> {
+        self.collection
+            .delete_one(doc! {"_id": record_id, "response": null})
+            .await
+            .map(drop)
     }
 
     /// Stores the answer of the request that owns the key, for replays.
