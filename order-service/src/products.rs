@@ -4,8 +4,10 @@
 
 pub mod breaker;
 pub mod client;
+pub mod error;
 pub mod token;
 pub mod types;
 
-pub use client::{ProductClient, ProductError};
+pub use client::ProductClient;
+pub use error::ProductError;
 pub use types::{Reservation, ReservedLine};

@@ -3,37 +3,26 @@
 //! back. Every step is a conditional update, so a crash at any point leaves an order that the
 //! [`crate::recovery`] task can settle.
 
-use axum::response::{IntoResponse, Response};
+pub mod answers;
+pub mod cancel;
+pub mod keys;
+pub mod pricing;
+
+use axum::response::Response;
 use bson::{DateTime, oid::ObjectId};
-use http::{HeaderValue, StatusCode, header};
-use serde_json::Value;
+use shared::Result;
 use shared::auth::AuthUser;
-use shared::{ApiError, FieldError, Problem, Result};
 
-use crate::domain::{IdempotencyKey, Money, NewOrder, OrderStatus};
+use crate::domain::{IdempotencyKey, NewOrder, OrderStatus};
 use crate::products::{ProductError, Reservation};
-use crate::routes::orders::OrderView;
 use crate::state::AppState;
-use crate::store::{Begin, Order, OrderLine, StoredResponse};
+use crate::store::{Order, OrderLine};
+use answers::{
+    Outcome, count, created, insufficient_stock, replayable, unavailable, unknown_product,
+};
 
-/// Problem type: not enough stock for some line.
-pub const INSUFFICIENT_STOCK: &str = "urn:shop:problem:insufficient-stock";
-/// Problem type: an `Idempotency-Key` reused with a different body.
-pub const IDEMPOTENCY_MISMATCH: &str = "urn:shop:problem:idempotency-key-mismatch";
-/// Problem type: a request with the same `Idempotency-Key` is still running.
-pub const IDEMPOTENCY_IN_FLIGHT: &str = "urn:shop:problem:idempotency-key-in-flight";
-/// Problem type: the order cannot go to the requested state from its current one.
-pub const INVALID_STATE: &str = "urn:shop:problem:invalid-order-state";
-
-/// The outcome of running the saga once.
-struct Outcome {
-    /// The answer.
-    response: StoredResponse,
-    /// Extra headers not stored for replays.
-    retry_after: Option<u64>,
-    /// Whether a replay under the same key should get this same answer (not for transient 503s).
-    replayable: bool,
-}
+pub use cancel::cancel_order;
+pub use pricing::priced_lines;
 
 /// `POST /orders`: places `order` for `user`, at most once per `key`.
 pub async fn place_order(
@@ -43,64 +32,10 @@ pub async fn place_order(
     key: Option<IdempotencyKey>,
 ) -> Result<Response> {
     let order_id = ObjectId::new();
-    if let Some(key) = &key {
-        let fingerprint = order.fingerprint();
-        // Two rounds: a key left by a request that died is forgotten once, then claimed.
-        let mut round = 0;
-        loop {
-            round += 1;
-            let begun = state
-                .idempotency
-                .begin(&user.id, key, &fingerprint, order_id)
-                .await?;
-            match begun {
-                Begin::Started => break,
-                Begin::Replay(stored) => return Ok(replay(&stored)),
-                Begin::Mismatch => {
-                    return Err(Problem::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        IDEMPOTENCY_MISMATCH,
-                        "Idempotency key reused",
-                    )
-                    .detail("this Idempotency-Key was used with a different request body")
-                    .into());
-                }
-                Begin::InFlight {
-                    record_id,
-                    order_id: earlier,
-                    started_at,
-                } => {
-                    // The request that claimed the key died (cut off by the request
-                    // timeout, or its process crashed): answer what its order became, or let
-                    // this request run in its place. A still-pending order stays 409 until
-                    // recovery settles it.
-                    if round == 1 && is_stale(state, started_at) {
-                        if let Some(stored) = settled_answer(state, earlier).await? {
-                            state.idempotency.finish(&user.id, key, &stored).await?;
-                            return Ok(replay(&stored));
-                        }
-                        let pending = state
-                            .orders
-                            .find(earlier, None)
-                            .await?
-                            .is_some_and(|o| o.status == OrderStatus::Pending);
-                        if !pending {
-                            state.idempotency.forget_unfinished(record_id).await?;
-                            continue;
-                        }
-                    }
-                    return Err(Problem::new(
-                        StatusCode::CONFLICT,
-                        IDEMPOTENCY_IN_FLIGHT,
-                        "Request in progress",
-                    )
-                    .detail(
-                        "a request with this Idempotency-Key is still being processed; retry shortly",
-                    )
-                    .into());
-                }
-            }
-        }
+    if let Some(key) = &key
+        && let Some(answer) = keys::claim(state, user, key, &order.fingerprint(), order_id).await?
+    {
+        return Ok(answer);
     }
     let outcome = run(state, user, &order, order_id).await;
     if let Some(key) = &key {
@@ -113,53 +48,7 @@ pub async fn place_order(
         }
     }
     let outcome = outcome?;
-    let mut response = to_response(&outcome.response);
-    if let Some(secs) = outcome.retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-    }
-    Ok(response)
-}
-
-/// A stored answer replayed, marked as such.
-fn replay(stored: &StoredResponse) -> Response {
-    metrics::counter!("orders_created_total", "outcome" => "replayed").increment(1);
-    let mut response = to_response(stored);
-    response
-        .headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    response
-}
-
-/// Whether a request that started at `started_at` can no longer be running: every request is
-/// cut off at `REQUEST_TIMEOUT_MS`.
-fn is_stale(state: &AppState, started_at: DateTime) -> bool {
-    let limit = state.config.common.request_timeout() + std::time::Duration::from_secs(5);
-    let age = DateTime::now().timestamp_millis() - started_at.timestamp_millis();
-    age > i64::try_from(limit.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// The answer a request that died would have given, when its order got confirmed anyway (by
-/// recovery): the order as a 201.
-async fn settled_answer(state: &AppState, order_id: ObjectId) -> Result<Option<StoredResponse>> {
-    match state.orders.find(order_id, None).await? {
-        Some(order) if order.status != OrderStatus::Pending && order.total_minor.is_some() => {
-            Ok(Some(created(&order)?))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// The 201 of a confirmed order.
-fn created(order: &Order) -> Result<StoredResponse> {
-    let body = serde_json::to_string(&OrderView::from(order)).map_err(anyhow::Error::from)?;
-    Ok(StoredResponse {
-        status: StatusCode::CREATED.as_u16(),
-        content_type: "application/json".to_owned(),
-        body,
-        location: Some(format!("/orders/{}", order.id.to_hex())),
-    })
+    Ok(answers::respond(&outcome))
 }
 
 /// The saga proper.
@@ -284,177 +173,4 @@ pub async fn release(state: &AppState, order_id: ObjectId) -> bool {
             false
         }
     }
-}
-
-/// `POST /orders/{id}/cancel`.
-pub async fn cancel_order(state: &AppState, user: &AuthUser, id: ObjectId) -> Result<Order> {
-    let owner = (!user.is_admin()).then_some(user.id.as_str());
-    if let Some(mut order) = state.orders.cancel(id, owner).await? {
-        tracing::info!(order.id = %id, user.id = %user.id, "order cancelled");
-        if release(state, id).await {
-            order.release_pending = false;
-        }
-        return Ok(order);
-    }
-    match state.orders.find(id, owner).await? {
-        None => Err(Problem::not_found("no such order").into()),
-        Some(order) if order.status == OrderStatus::Cancelled => {
-            if order.release_pending {
-                release(state, id).await;
-            }
-            Ok(order)
-        }
-        Some(order) => Err(ApiError::from(
-            Problem::new(
-                StatusCode::CONFLICT,
-                INVALID_STATE,
-                "Order cannot be cancelled",
-            )
-            .detail(format!(
-                "only confirmed orders can be cancelled; this one is {}",
-                order.status.as_str()
-            )),
-        )),
-    }
-}
-
-/// The order's lines priced from the reservation, and their total; `None` if the reservation
-/// does not hold exactly the order's lines or a price is unreadable.
-pub fn priced_lines(
-    items: &[OrderLine],
-    reservation: &Reservation,
-) -> Option<(Vec<OrderLine>, Money)> {
-    if items.len() != reservation.items.len() {
-        return None;
-    }
-    let mut total = Money::default();
-    let mut lines = Vec::with_capacity(items.len());
-    for item in items {
-        let reserved = reservation
-            .items
-            .iter()
-            .find(|r| r.product_id == item.product_id && r.quantity == item.quantity)?;
-        let unit = Money::parse(&reserved.unit_price)?;
-        let line_total = unit.times(item.quantity)?;
-        total = total.plus(line_total)?;
-        lines.push(OrderLine {
-            product_id: item.product_id.clone(),
-            quantity: item.quantity,
-            name: Some(reserved.name.clone()),
-            unit_price_minor: Some(unit.minor()),
-            line_total_minor: Some(line_total.minor()),
-        });
-    }
-    Some((lines, total))
-}
-
-fn count(outcome: &'static str) {
-    metrics::counter!("orders_created_total", "outcome" => outcome).increment(1);
-}
-
-fn replayable(response: StoredResponse) -> Outcome {
-    Outcome {
-        response,
-        retry_after: None,
-        replayable: true,
-    }
-}
-
-fn unavailable(state: &AppState, detail: &str) -> Outcome {
-    let secs = state.config.service.retry_after_secs;
-    Outcome {
-        response: problem_response(&Problem::unavailable(secs, detail)),
-        retry_after: Some(secs),
-        replayable: false,
-    }
-}
-
-/// 409 naming the products short, as product-service reported them.
-fn insufficient_stock(upstream: &Value) -> StoredResponse {
-    let detail = upstream["detail"]
-        .as_str()
-        .unwrap_or("not enough stock for some products; nothing was reserved");
-    let mut problem = Problem::new(
-        StatusCode::CONFLICT,
-        INSUFFICIENT_STOCK,
-        "Insufficient stock",
-    )
-    .detail(detail);
-    problem = with_upstream_extensions(problem, upstream);
-    problem_response(&problem)
-}
-
-/// 422 naming the unknown products, as product-service reported them.
-fn unknown_product(upstream: &Value) -> StoredResponse {
-    let mut errors: Vec<FieldError> = upstream["errors"]
-        .as_array()
-        .map(|errs| {
-            errs.iter()
-                .filter_map(|e| {
-                    Some(FieldError::new(
-                        e["field"].as_str()?,
-                        e["message"].as_str().unwrap_or("is not a product"),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if errors.is_empty() {
-        let detail = upstream["detail"]
-            .as_str()
-            .unwrap_or("names a product that does not exist");
-        errors.push(FieldError::new("items", detail));
-    }
-    problem_response(&with_upstream_extensions(
-        Problem::validation(errors),
-        upstream,
-    ))
-}
-
-/// Copies product-service's extension members (e.g. the products concerned).
-fn with_upstream_extensions(mut problem: Problem, upstream: &Value) -> Problem {
-    const STANDARD: [&str; 7] = [
-        "type",
-        "title",
-        "status",
-        "detail",
-        "instance",
-        "errors",
-        "request_id",
-    ];
-    if let Some(members) = upstream.as_object() {
-        for (name, value) in members {
-            if !STANDARD.contains(&name.as_str()) {
-                problem = problem.extension(name, value);
-            }
-        }
-    }
-    problem
-}
-
-fn problem_response(problem: &Problem) -> StoredResponse {
-    StoredResponse {
-        status: problem.status().as_u16(),
-        content_type: shared::problem::PROBLEM_JSON.to_owned(),
-        body: serde_json::to_string(&problem.body()).unwrap_or_default(),
-        location: None,
-    }
-}
-
-/// The HTTP response of a stored answer.
-fn to_response(stored: &StoredResponse) -> Response {
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, stored.body.clone()).into_response();
-    let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&stored.content_type) {
-        headers.insert(header::CONTENT_TYPE, v);
-    }
-    if let Some(location) = stored
-        .location
-        .as_deref()
-        .and_then(|l| HeaderValue::from_str(l).ok())
-    {
-        headers.insert(header::LOCATION, location);
-    }
-    response
 }

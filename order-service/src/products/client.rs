@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use super::breaker::{Breaker, breaker};
+use super::error::{ProductError, parse_reservation, problem_of, unexpected};
 use super::token::ServiceTokens;
 use super::types::{Reservation, ReserveItem, ReserveRequest};
 use crate::config::OrderSettings;
@@ -18,32 +19,6 @@ pub const INSUFFICIENT_STOCK: &str = "urn:shop:problem:insufficient-stock";
 
 /// Longest pause between two attempts.
 const MAX_PAUSE: Duration = Duration::from_secs(1);
-
-/// Why a call to product-service did not succeed.
-#[derive(Debug, thiserror::Error)]
-pub enum ProductError {
-    /// Some line is short of stock; nothing was reserved. Carries product-service's problem.
-    #[error("insufficient stock")]
-    InsufficientStock(Value),
-    /// Some product is unknown or deleted; nothing was reserved. Carries the problem.
-    #[error("unknown product")]
-    UnknownProduct(Value),
-    /// The order id was reserved with other items, or released before (a tombstone).
-    #[error("reservation conflict")]
-    Conflict(Value),
-    /// No reservation for this order id.
-    #[error("no such reservation")]
-    NotFound,
-    /// product-service (or the token endpoint) is down, failing, too slow, or the circuit is
-    /// open. `maybe_applied`: a request may have reached product-service and taken effect.
-    #[error("product-service unavailable: {reason}")]
-    Unavailable {
-        /// What happened, for the log.
-        reason: String,
-        /// Whether the call may have had its effect anyway.
-        maybe_applied: bool,
-    },
-}
 
 /// One `reqwest::Client` (connection pool, connect timeout) for product-service, with a cached
 /// service token, retries of idempotent calls and a circuit breaker. Cheap to clone.
@@ -345,22 +320,4 @@ fn jittered(base: Duration, round: u32) -> Duration {
 fn count(operation: &'static str, outcome: &'static str) {
     metrics::counter!("product_client_requests_total", "operation" => operation, "outcome" => outcome)
         .increment(1);
-}
-
-fn parse_reservation(bytes: &[u8]) -> Result<Reservation, ProductError> {
-    serde_json::from_slice(bytes).map_err(|e| ProductError::Unavailable {
-        reason: format!("unreadable reservation from product-service: {e}"),
-        maybe_applied: true,
-    })
-}
-
-fn problem_of(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes).unwrap_or(Value::Null)
-}
-
-fn unexpected(status: StatusCode) -> ProductError {
-    ProductError::Unavailable {
-        reason: format!("unexpected answer {status} from product-service"),
-        maybe_applied: false,
-    }
 }
