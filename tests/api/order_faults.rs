@@ -229,3 +229,54 @@ async fn recovery_settles_pending_orders_against_their_reservations() {
     );
     assert_eq!(shop.stock(&seller, &product).await, 8);
 }
+
+#[tokio::test]
+async fn two_replicas_recovering_together_settle_every_pending_order_once() {
+    // Invariant: initial stock = current stock + quantities held by confirmed orders, with two
+    // order-service replicas racing to settle the same pending orders.
+    let shop = spawn_shop_with(|c| c.service.recovery_grace_secs = 1).await;
+    let db_name = shop.orders.db_name.clone();
+    let _replica = spawn_order_with(&shop.auth, &shop.products.url, |c| {
+        c.service.db_name = db_name;
+        c.service.recovery_grace_secs = 1;
+    })
+    .await;
+    let seller = shop.customer().await;
+    let buyer = shop.customer().await;
+    let product = shop.product(&seller, "Contended", "1.50", 30).await;
+    let token = shop.auth.service_token().await;
+    let mongo = mongodb::Client::with_uri_str(mongodb_uri()).await.unwrap();
+    let db = mongo.database(&shop.orders.db_name);
+    let mut ids = Vec::new();
+    for quantity in 1..=5 {
+        let id = ObjectId::new();
+        let reserved = shop
+            .orders
+            .http
+            .post(format!("{}/reservations", shop.products.url))
+            .bearer_auth(&token)
+            .json(&json!({"order_id": id.to_hex(), "items": [{"product_id": product, "quantity": quantity}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reserved.status(), StatusCode::CREATED);
+        insert_pending(&db, id, &buyer.id, &product, quantity).await;
+        ids.push(id);
+    }
+
+    eventually(
+        Duration::from_secs(20),
+        "both replicas to settle every order",
+        || async {
+            let orders = shop.orders.list(&buyer, "&status=confirmed").await;
+            (orders.len() == ids.len()).then_some(())
+        },
+    )
+    .await;
+
+    assert_eq!(shop.stock(&seller, &product).await, 30 - 15);
+    for id in &ids {
+        let order = shop.orders.order(&buyer, &id.to_hex()).await;
+        assert_eq!(order["status"], "confirmed");
+    }
+}

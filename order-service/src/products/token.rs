@@ -99,3 +99,90 @@ impl ServiceTokens {
         Ok(token)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use axum::routing::post;
+
+    use super::*;
+
+    /// A token endpoint issuing `t1`, `t2`... valid for `lifetime` seconds; counts its calls.
+    async fn token_endpoint(lifetime: u64) -> (String, Arc<AtomicU64>) {
+        let calls = Arc::new(AtomicU64::new(0));
+        let counter = calls.clone();
+        let app = axum::Router::new().route(
+            "/token",
+            post(move |headers: http::HeaderMap| {
+                let counter = counter.clone();
+                async move {
+                    let basic = headers
+                        .get(http::header::AUTHORIZATION)
+                        .is_some_and(|v| v.as_bytes().starts_with(b"Basic "));
+                    if !basic {
+                        return Err(http::StatusCode::UNAUTHORIZED);
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                    Ok(axum::Json(serde_json::json!({
+                        "access_token": format!("t{n}"),
+                        "expires_in": lifetime,
+                        "token_type": "Bearer",
+                    })))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/token", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, calls)
+    }
+
+    fn tokens(url: String) -> ServiceTokens {
+        ServiceTokens::new(
+            reqwest::Client::new(),
+            url,
+            "order-service".into(),
+            SecretString::from("secret"),
+        )
+    }
+
+    #[tokio::test]
+    async fn one_fetch_serves_concurrent_callers_until_the_token_is_refused() {
+        let (url, calls) = token_endpoint(3600).await;
+        let tokens = tokens(url);
+        let budget = Duration::from_secs(2);
+        let got = futures::future::join_all((0..10).map(|_| tokens.get(budget))).await;
+        assert!(
+            got.iter()
+                .all(|t| t.as_ref().unwrap().expose_secret() == "t1")
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "single flight");
+        tokens.invalidate().await;
+        assert_eq!(tokens.get(budget).await.unwrap().expose_secret(), "t2");
+    }
+
+    #[tokio::test]
+    async fn the_token_is_renewed_before_it_expires() {
+        let (url, calls) = token_endpoint(1).await;
+        let tokens = tokens(url);
+        let budget = Duration::from_secs(2);
+        assert_eq!(tokens.get(budget).await.unwrap().expose_secret(), "t1");
+        assert_eq!(tokens.get(budget).await.unwrap().expose_secret(), "t1");
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        assert_eq!(
+            tokens.get(budget).await.unwrap().expose_secret(),
+            "t2",
+            "renewed with a fifth of its lifetime left"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_token_endpoint_is_an_error_not_a_hang() {
+        let tokens = tokens("http://127.0.0.1:9/token".into());
+        assert!(tokens.get(Duration::from_millis(500)).await.is_err());
+    }
+}
