@@ -48,6 +48,7 @@ async fn setup() -> Setup {
             jwks_url: format!("{}/.well-known/jwks.json", app.url),
             min_refresh_interval: Duration::from_secs(30),
             refresh_interval: Duration::from_secs(300),
+            cache_capacity: 100,
         },
         reqwest::Client::new(),
     );
@@ -245,6 +246,7 @@ async fn without_reachable_keys_verification_is_unavailable_not_a_crash() {
             jwks_url: "http://127.0.0.1:9/.well-known/jwks.json".into(),
             min_refresh_interval: Duration::from_secs(30),
             refresh_interval: Duration::from_secs(300),
+            cache_capacity: 100,
         },
         reqwest::Client::new(),
     );
