@@ -256,3 +256,30 @@ async fn without_reachable_keys_verification_is_unavailable_not_a_crash() {
         Err(AuthError::KeysUnavailable)
     ));
 }
+
+#[tokio::test]
+async fn unknown_kids_refetch_the_jwks_at_most_once_per_interval() {
+    let s = setup().await;
+    let count = |metrics: String| -> u64 {
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("http_requests_total{") && l.contains("/.well-known/jwks.json")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    // The first fetch happens in the background at start-up.
+    assert!(s.verify(&s.token(&claims())).await.is_ok());
+    let before = count(s.app.get("/metrics", None).await.text().await.unwrap());
+    for i in 0..5 {
+        let token = sign(&s.key, &format!("rotated-{i}"), "at+jwt", &claims());
+        assert!(matches!(s.verify(&token).await, Err(AuthError::UnknownKey)));
+    }
+    let after = count(s.app.get("/metrics", None).await.text().await.unwrap());
+    assert!(
+        after - before <= 1,
+        "{} refetches for 5 unknown kids",
+        after - before
+    );
+}
