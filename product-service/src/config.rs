@@ -44,6 +44,13 @@ pub struct ProductSettings {
     /// conflicts before answering 503, default 5000.
     #[serde(default = "default_retry_budget")]
     pub txn_retry_budget_ms: u64,
+    /// `PRODUCT_CACHE_TTL_MS`: how long `GET /products/{id}` may serve a cached product, default
+    /// 1000, capped at 1000; 0 turns the cache off.
+    #[serde(default = "default_cache_ttl")]
+    pub cache_ttl_ms: u64,
+    /// `PRODUCT_CACHE_CAPACITY`: products kept in the cache, default 10000.
+    #[serde(default = "default_cache_capacity")]
+    pub cache_capacity: u64,
 }
 
 impl Default for ProductSettings {
@@ -69,6 +76,12 @@ fn default_port() -> u16 {
 }
 fn default_currency() -> String {
     "USD".into()
+}
+fn default_cache_ttl() -> u64 {
+    1_000
+}
+fn default_cache_capacity() -> u64 {
+    10_000
 }
 fn default_retry_budget() -> u64 {
     5_000

@@ -69,6 +69,10 @@ impl Application {
         let grace = config.common.shutdown_timeout();
         let common = config.common.clone();
         let state = AppState {
+            cache: store::ProductCache::new(
+                Duration::from_millis(config.service.cache_ttl_ms),
+                config.service.cache_capacity,
+            ),
             config: Arc::new(config),
             products,
             reservations,

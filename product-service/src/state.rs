@@ -6,7 +6,7 @@ use axum::extract::FromRef;
 use shared::auth::Verifier;
 
 use crate::config::Config;
-use crate::store::{Products, Reservations};
+use crate::store::{ProductCache, Products, Reservations};
 
 /// Cheap-to-clone handles; one per process.
 #[derive(Clone, FromRef)]
@@ -15,6 +15,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Products.
     pub products: Products,
+    /// Short-lived cache of single products.
+    pub cache: ProductCache,
     /// Reservations.
     pub reservations: Reservations,
     /// Verifies access tokens against auth-service's JWKS.

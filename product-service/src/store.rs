@@ -1,7 +1,9 @@
 //! MongoDB access of product-service: products and reservations, each store with its indexes.
 
+pub mod cache;
 pub mod products;
 pub mod reservations;
 
+pub use cache::ProductCache;
 pub use products::{ListQuery, ProductDoc, Products, SortOrder};
 pub use reservations::{ReleaseOutcome, ReservationDoc, Reservations, ReserveOutcome};

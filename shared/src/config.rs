@@ -85,6 +85,9 @@ pub struct CommonConfig {
     /// `JWKS_REFRESH_SECS`: the keys are refetched this often anyway, default 300.
     #[serde(default = "default_jwks_refresh")]
     pub jwks_refresh_secs: u64,
+    /// `JWT_CACHE_CAPACITY`: verified tokens remembered until they expire, default 10000.
+    #[serde(default = "default_jwt_cache")]
+    pub jwt_cache_capacity: u64,
 }
 
 impl Default for CommonConfig {
@@ -117,6 +120,7 @@ impl CommonConfig {
             jwks_url: self.jwks_url.clone(),
             min_refresh_interval: Duration::from_secs(self.jwks_min_refresh_secs),
             refresh_interval: Duration::from_secs(self.jwks_refresh_secs.max(1)),
+            cache_capacity: self.jwt_cache_capacity,
         }
     }
 
@@ -166,6 +170,9 @@ fn default_jwks_min_refresh() -> u64 {
 }
 fn default_jwks_refresh() -> u64 {
     300
+}
+fn default_jwt_cache() -> u64 {
+    10_000
 }
 
 /// Deserializes `a,b,c` into a list, ignoring empty entries.

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use mongodb::error::{Error, ErrorKind, WriteFailure};
+use mongodb::event::{EventHandler, command::CommandEvent};
 use mongodb::options::{ClientOptions, WriteConcern};
 use mongodb::{Client, IndexModel};
 
@@ -26,7 +27,23 @@ pub async fn connect(config: &CommonConfig, app_name: &str) -> anyhow::Result<Cl
     options
         .write_concern
         .get_or_insert_with(WriteConcern::majority);
+    let client_name = app_name.to_owned();
+    options.command_event_handler = Some(EventHandler::callback(move |event| {
+        count_command(&client_name, event);
+    }));
     Ok(Client::with_options(options)?)
+}
+
+/// Name of the counter of MongoDB commands sent, by command name: the database round trips.
+pub const COMMANDS: &str = "mongodb_commands_total";
+
+/// Counts every command the driver sends (command monitoring), so round trips per request can
+/// be read off `/metrics`.
+fn count_command(client: &str, event: CommandEvent) {
+    if let CommandEvent::Started(started) = event {
+        metrics::counter!(COMMANDS, "client" => client.to_owned(), "command" => started.command_name)
+            .increment(1);
+    }
 }
 
 /// Whether an error means the database could not be reached (answered 503, not 500).

@@ -26,6 +26,8 @@ pub fn fresh_db(service: &str) -> String {
 
 /// Common settings for a test service.
 pub fn common_config() -> shared::config::CommonConfig {
+    // Log lines are captured by the test runner and shown for failing tests.
+    shared::telemetry::init_tracing(shared::config::LogFormat::Text);
     shared::config::CommonConfig {
         mongodb_uri: mongodb_uri().into(),
         mongodb_timeout_ms: 5_000,

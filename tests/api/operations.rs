@@ -116,3 +116,50 @@ async fn a_stopped_service_stops_accepting_connections() {
     }
     assert!(refused, "the listener closed after the stop");
 }
+
+#[tokio::test]
+async fn product_service_serves_its_operations_routes_and_openapi() {
+    let app = spawn_products().await;
+    let ready = app
+        .http
+        .get(format!("{}/health/ready", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let doc: Value = app
+        .http
+        .get(format!("{}/openapi.json", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/products",
+        "/products/{id}",
+        "/products/{id}/stock",
+        "/reservations",
+        "/reservations/{order_id}",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} documented");
+    }
+    let docs = app
+        .http
+        .get(format!("{}/docs/", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("http_requests_total"));
+}

@@ -48,6 +48,7 @@ async fn setup() -> Setup {
             jwks_url: format!("{}/.well-known/jwks.json", app.url),
             min_refresh_interval: Duration::from_secs(30),
             refresh_interval: Duration::from_secs(300),
+            cache_capacity: 100,
         },
         reqwest::Client::new(),
     );
@@ -245,6 +246,7 @@ async fn without_reachable_keys_verification_is_unavailable_not_a_crash() {
             jwks_url: "http://127.0.0.1:9/.well-known/jwks.json".into(),
             min_refresh_interval: Duration::from_secs(30),
             refresh_interval: Duration::from_secs(300),
+            cache_capacity: 100,
         },
         reqwest::Client::new(),
     );
@@ -253,4 +255,31 @@ async fn without_reachable_keys_verification_is_unavailable_not_a_crash() {
         verifier.verify(&token).await,
         Err(AuthError::KeysUnavailable)
     ));
+}
+
+#[tokio::test]
+async fn unknown_kids_refetch_the_jwks_at_most_once_per_interval() {
+    let s = setup().await;
+    let count = |metrics: String| -> u64 {
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("http_requests_total{") && l.contains("/.well-known/jwks.json")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    // The first fetch happens in the background at start-up.
+    assert!(s.verify(&s.token(&claims())).await.is_ok());
+    let before = count(s.app.get("/metrics", None).await.text().await.unwrap());
+    for i in 0..5 {
+        let token = sign(&s.key, &format!("rotated-{i}"), "at+jwt", &claims());
+        assert!(matches!(s.verify(&token).await, Err(AuthError::UnknownKey)));
+    }
+    let after = count(s.app.get("/metrics", None).await.text().await.unwrap());
+    assert!(
+        after - before <= 1,
+        "{} refetches for 5 unknown kids",
+        after - before
+    );
 }

@@ -24,12 +24,14 @@ pub const USERNAME_TAKEN: &str = "urn:shop:problem:username-taken";
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3..=32 of `[A-Za-z0-9_.-]`, unique case-insensitively.
+    #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]{3,32}$")]
     pub username: String,
     /// 8..=128 characters, not equal to the username.
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
     pub password: SecretString,
     /// Optional email address.
     #[serde(default)]
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
 }
 

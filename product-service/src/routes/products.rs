@@ -263,8 +263,8 @@ pub async fn get_one(
 ) -> Result<Response> {
     let id = product_id(&id)?;
     let product = state
-        .products
-        .find_live(id)
+        .cache
+        .get(id, &state.products)
         .await?
         .ok_or_else(|| Problem::not_found("no such product"))?;
     let current = etag(product.version);
@@ -364,6 +364,7 @@ pub async fn patch(
         .patch(id, expected, owner_filter(&user), &patch, current.stock)
         .await
         .map_err(sku_taken)?;
+    state.cache.invalidate(id);
     match updated {
         Some(product) => {
             tracing::info!(product.id = %id, version = product.version, "product updated");
@@ -393,7 +394,9 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     let id = product_id(&id)?;
-    if state.products.soft_delete(id, owner_filter(&user)).await? {
+    let deleted = state.products.soft_delete(id, owner_filter(&user)).await?;
+    state.cache.invalidate(id);
+    if deleted {
         tracing::info!(product.id = %id, "product deleted");
         return Ok(StatusCode::NO_CONTENT);
     }

@@ -57,6 +57,11 @@ pub async fn reserve(
     match outcome {
         ReserveOutcome::Created(reservation) => {
             count("reserved");
+            for line in &request.lines {
+                if let Some(oid) = line.oid {
+                    state.cache.invalidate(oid);
+                }
+            }
             tracing::info!(order.id = %reservation.order_id, total_minor = reservation.total_minor, "stock reserved");
             Ok((
                 StatusCode::CREATED,
@@ -165,8 +170,11 @@ pub async fn release(
     Path(order_id): Path<String>,
 ) -> Result<StatusCode> {
     match state.reservations.release(&order_id).await? {
-        ReleaseOutcome::Released => {
+        ReleaseOutcome::Released(product_ids) => {
             count("released");
+            for id in product_ids {
+                state.cache.invalidate(id);
+            }
             tracing::info!(order.id = %order_id, "reservation released");
             Ok(StatusCode::NO_CONTENT)
         }

@@ -50,11 +50,12 @@ pub async fn adjust(
         )
         .into());
     }
-    match state
+    let adjusted = state
         .products
         .adjust_stock(id, body.delta, owner_filter(&user), MAX_STOCK)
-        .await?
-    {
+        .await?;
+    state.cache.invalidate(id);
+    match adjusted {
         Some(product) => {
             tracing::info!(product.id = %id, delta = body.delta, stock = product.stock, "stock adjusted");
             Ok(product_response(StatusCode::OK, &product, &state))

@@ -9,10 +9,15 @@
 //! concurrent transactions surface as `TransientTransactionError` and the whole transaction is
 //! retried with jittered backoff, within a time budget.
 //!
+//! Within one replica, reservations touching the same product take turns on a striped lock before
+//! their transaction starts, so they queue instead of aborting each other; conflicts with other
+//! replicas (and other writes) are still resolved by the transaction retries.
+//!
 //! Releasing moves the reservation from `reserved` to `released` and gives the stock back in one
 //! transaction, so it happens once however often it is called. Releasing an unknown order id
 //! leaves a tombstone (`released`, no items), so a late reservation for it is refused.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bson::{DateTime, doc};
@@ -89,13 +94,16 @@ pub enum ReserveOutcome {
 
 /// What came of a release.
 pub enum ReleaseOutcome {
-    /// The stock went back now.
-    Released,
+    /// The stock went back now, to these products.
+    Released(Vec<bson::oid::ObjectId>),
     /// It had been released before (or never reserved: tombstone left).
     AlreadyReleased,
     /// Write conflicts outlasted the retry budget.
     Busy,
 }
+
+/// Number of lock stripes products are spread over.
+const STRIPES: usize = 256;
 
 /// The `reservations` collection.
 #[derive(Clone)]
@@ -104,6 +112,7 @@ pub struct Reservations {
     collection: Collection<ReservationDoc>,
     products: Products,
     retry_budget: Duration,
+    stripes: Arc<Vec<Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// The canonical form of a request: sorted `product_id:quantity` pairs.
@@ -128,7 +137,28 @@ impl Reservations {
             collection: db.collection("reservations"),
             products,
             retry_budget,
+            stripes: Arc::new((0..STRIPES).map(|_| Arc::default()).collect()),
         }
+    }
+
+    /// Takes the stripes of these products, in a fixed order so that two requests can never wait
+    /// on each other.
+    async fn lock(&self, lines: &[ReservationLine]) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
+        let mut indexes: Vec<usize> = lines
+            .iter()
+            .filter_map(|l| l.oid)
+            .map(|oid| {
+                let bytes = oid.bytes();
+                (usize::from(bytes[10]) << 8 | usize::from(bytes[11])) % STRIPES
+            })
+            .collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        let mut guards = Vec::with_capacity(indexes.len());
+        for i in indexes {
+            guards.push(self.stripes[i].clone().lock_owned().await);
+        }
+        guards
     }
 
     /// A reservation by order id.
@@ -158,6 +188,7 @@ impl Reservations {
         if !unknown.is_empty() {
             return Ok(ReserveOutcome::Unknown(unknown));
         }
+        let _turn = self.lock(&request.lines).await;
         let started = Instant::now();
         let mut backoff = Duration::from_millis(5);
         loop {
@@ -316,10 +347,12 @@ impl Reservations {
             }
             Err(e) => return abort_or_retry(session, e).await,
         };
+        let mut returned = Vec::with_capacity(reservation.items.len());
         for item in &reservation.items {
             let Ok(oid) = bson::oid::ObjectId::parse_str(&item.product_id) else {
                 continue;
             };
+            returned.push(oid);
             if let Err(e) = self
                 .products
                 .collection()
@@ -337,7 +370,7 @@ impl Reservations {
             }
         }
         match commit(&mut session).await {
-            Ok(()) => Ok(Attempt::Done(ReleaseOutcome::Released)),
+            Ok(()) => Ok(Attempt::Done(ReleaseOutcome::Released(returned))),
             Err(e) if e.contains_label(TRANSIENT_TRANSACTION_ERROR) => Ok(Attempt::Retry),
             Err(e) => Err(e),
         }

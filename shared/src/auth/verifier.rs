@@ -24,6 +24,8 @@ pub struct VerifierConfig {
     pub min_refresh_interval: Duration,
     /// Keys are also refreshed this often, so a rotation is picked up before it is used.
     pub refresh_interval: Duration,
+    /// Verified tokens remembered until their `exp`, so a token is checked once, not per request.
+    pub cache_capacity: u64,
 }
 
 /// Why a token was refused. The client only ever learns "401" (or 503 for
@@ -58,6 +60,8 @@ pub struct Verifier {
 
 struct Inner {
     keys: RwLock<Arc<HashMap<String, DecodingKey>>>,
+    /// Tokens that verified, with their claims, each kept until its `exp`.
+    verified: moka::sync::Cache<String, Arc<Claims>>,
     validation: Validation,
     remote: Option<Remote>,
 }
@@ -99,6 +103,7 @@ impl Verifier {
         let verifier = Self::with_parts(
             &config.issuer,
             &config.audience,
+            config.cache_capacity,
             HashMap::new(),
             Some(Remote {
                 name: config.jwks_url,
@@ -116,12 +121,13 @@ impl Verifier {
 
     /// A verifier with a fixed key set (auth-service verifies its own tokens this way).
     pub fn fixed(issuer: &str, audience: &str, jwks: &JwkSet) -> Self {
-        Self::with_parts(issuer, audience, decoding_keys(jwks), None)
+        Self::with_parts(issuer, audience, 10_000, decoding_keys(jwks), None)
     }
 
     fn with_parts(
         issuer: &str,
         audience: &str,
+        cache_capacity: u64,
         keys: HashMap<String, DecodingKey>,
         remote: Option<Remote>,
     ) -> Self {
@@ -135,6 +141,10 @@ impl Verifier {
         Self {
             inner: Arc::new(Inner {
                 keys: RwLock::new(Arc::new(keys)),
+                verified: moka::sync::Cache::builder()
+                    .max_capacity(cache_capacity)
+                    .expire_after(UntilExpiry)
+                    .build(),
                 validation,
                 remote,
             }),
@@ -148,6 +158,9 @@ impl Verifier {
 
     /// Verifies a compact JWT and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        if let Some(claims) = self.inner.verified.get(token) {
+            return Ok(claims.as_ref().clone());
+        }
         let header = decode_header(token).map_err(|e| AuthError::Malformed(e.to_string()))?;
         if header.alg != Algorithm::EdDSA {
             return Err(AuthError::WrongAlgorithm(header.alg));
@@ -175,6 +188,9 @@ impl Verifier {
             }
         };
         let data = decode::<Claims>(token, &key, &self.inner.validation)?;
+        self.inner
+            .verified
+            .insert(token.to_owned(), Arc::new(data.claims.clone()));
         Ok(data.claims)
     }
 
@@ -196,6 +212,22 @@ impl Verifier {
         }
         *last = Some(Instant::now());
         fetch_into(&self.inner, remote).await;
+    }
+}
+
+/// Keeps a verified token until its `exp` (without the leeway): after that it is verified again,
+/// and refused once past the leeway.
+struct UntilExpiry;
+
+impl moka::Expiry<String, Arc<Claims>> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _token: &String,
+        claims: &Arc<Claims>,
+        _now: Instant,
+    ) -> Option<Duration> {
+        let left = claims.exp - chrono::Utc::now().timestamp();
+        Some(Duration::from_secs(left.max(0) as u64))
     }
 }
 

@@ -1,0 +1,125 @@
+//! Closed-loop load: `concurrency` workers each send one request after another for a fixed time,
+//! after a warm-up whose results are dropped. Latency goes into an HDR histogram.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// One request of a scenario: returns the HTTP status (0 for a transport error).
+pub type Op = Arc<dyn Fn(usize, u64) -> BoxFuture<'static, u16> + Send + Sync>;
+
+/// What one scenario measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Figures {
+    /// Scenario name.
+    pub name: String,
+    /// Workers.
+    pub concurrency: usize,
+    /// Measured seconds.
+    pub seconds: f64,
+    /// Requests completed in the measured window.
+    pub requests: u64,
+    /// Requests per second.
+    pub rps: f64,
+    /// Latency percentiles in milliseconds.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Slowest.
+    pub max_ms: f64,
+    /// Responses that were not the expected success, by status (0: transport error).
+    pub errors: BTreeMap<u16, u64>,
+}
+
+/// Runs `op` on `concurrency` workers: `warmup`, then `duration` measured. `ok` tells success.
+pub async fn run(
+    name: &str,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+    op: Op,
+    ok: fn(u16) -> bool,
+) -> Figures {
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for worker in 0..concurrency {
+        let (op, measuring, stop, done) =
+            (op.clone(), measuring.clone(), stop.clone(), done.clone());
+        workers.push(tokio::spawn(async move {
+            let mut histogram =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+            let mut errors: BTreeMap<u16, u64> = BTreeMap::new();
+            let mut count = 0u64;
+            let mut seq = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                seq += 1;
+                let started = Instant::now();
+                let status = op(worker, seq).await;
+                if measuring.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+                    let micros = started.elapsed().as_micros().max(1) as u64;
+                    let _ = histogram.record(micros.min(60_000_000));
+                    count += 1;
+                    done.fetch_add(1, Ordering::Relaxed);
+                    if !ok(status) {
+                        *errors.entry(status).or_default() += 1;
+                    }
+                }
+            }
+            (histogram, errors, count)
+        }));
+    }
+    eprint!("  {name}: warming up {}s", warmup.as_secs());
+    tokio::time::sleep(warmup).await;
+    measuring.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    let mut last = 0;
+    while started.elapsed() < duration {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = done.load(Ordering::Relaxed);
+        eprint!(
+            "\r  {name}: {:>3}s/{}s  {:>8} requests  {:>7.0} req/s   ",
+            started.elapsed().as_secs(),
+            duration.as_secs(),
+            now,
+            (now - last) as f64
+        );
+        last = now;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!();
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+    let mut errors = BTreeMap::new();
+    let mut requests = 0;
+    for worker in workers {
+        if let Ok((h, e, c)) = worker.await {
+            let _ = histogram.add(h);
+            for (status, n) in e {
+                *errors.entry(status).or_default() += n;
+            }
+            requests += c;
+        }
+    }
+    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+    Figures {
+        name: name.to_owned(),
+        concurrency,
+        seconds,
+        requests,
+        rps: requests as f64 / seconds,
+        p50_ms: ms(0.5),
+        p90_ms: ms(0.9),
+        p99_ms: ms(0.99),
+        max_ms: histogram.max() as f64 / 1000.0,
+        errors,
+    }
+}

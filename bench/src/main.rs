@@ -1,0 +1,226 @@
+//! Load generator for the shop services: seeds users and products, measures each scenario after
+//! a warm-up at a fixed concurrency, measures the reference ceilings in the same run, counts
+//! MongoDB round trips per request from the services' `/metrics`, samples resident memory, and
+//! prints a table plus a JSON file. Run through `scripts/bench.sh`, which starts everything.
+
+mod load;
+mod reference;
+mod report;
+mod scenarios;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use serde_json::{Value, json};
+
+use crate::load::{Figures, run};
+use crate::scenarios::Shop;
+
+/// Command line.
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Benchmarks the shop services")]
+pub struct Args {
+    /// auth-service base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    pub auth_url: String,
+    /// product-service base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8001")]
+    pub product_url: String,
+    /// order-service base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8002")]
+    pub order_url: String,
+    /// MongoDB URI, for the direct-driver reference.
+    #[arg(long, env = "MONGODB_URI", default_value = "mongodb://127.0.0.1:27017")]
+    pub mongodb_uri: String,
+    /// product-service's database.
+    #[arg(long, default_value = "products")]
+    pub product_db: String,
+    /// Token issuer, for the bare-handler reference's verifier.
+    #[arg(long, env = "JWT_ISSUER", default_value = "http://localhost:8000")]
+    pub issuer: String,
+    /// Measured seconds per scenario.
+    #[arg(long, default_value_t = 20)]
+    pub duration: u64,
+    /// Warm-up seconds per scenario.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: u64,
+    /// Concurrent workers.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Products to seed.
+    #[arg(long, default_value_t = 1000)]
+    pub products: usize,
+    /// Users to seed.
+    #[arg(long, default_value_t = 20)]
+    pub users: usize,
+    /// Service processes to sample memory of: `auth=PID,product=PID,order=PID`.
+    #[arg(long, default_value = "")]
+    pub pids: String,
+    /// Scenarios to run.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "browse,order,login,mixed,browse-during-login-flood"
+    )]
+    pub scenarios: Vec<String>,
+    /// Where to write the JSON results.
+    #[arg(long, default_value = "bench/results/latest.json")]
+    pub out: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let pids = parse_pids(&args.pids);
+    let warmup = Duration::from_secs(args.warmup);
+    let duration = Duration::from_secs(args.duration);
+    let c = args.concurrency;
+
+    eprintln!(
+        "seeding {} users and {} products",
+        args.users, args.products
+    );
+    let shop = Arc::new(Shop::seed(&args).await?);
+    let rss_idle = report::rss(&pids);
+
+    eprintln!("counting MongoDB round trips per request");
+    let round_trips = shop.round_trips().await?;
+
+    eprintln!("reference ceilings");
+    let mut references: Vec<Figures> = Vec::new();
+    let verifier = shop.verifier(&args);
+    let bare = reference::spawn_bare_handler(verifier).await?;
+    references.push(
+        run(
+            "ref-a bare handler + token check",
+            c,
+            warmup,
+            duration,
+            shop.bare_op(bare),
+            |s| s == 200,
+        )
+        .await,
+    );
+    references.push(
+        run(
+            "ref-a0 bare handler, no token check",
+            c,
+            warmup,
+            duration,
+            shop.bare_open_op(bare),
+            |s| s == 200,
+        )
+        .await,
+    );
+    references.push(
+        run(
+            "ref-b driver find_one",
+            c,
+            warmup,
+            duration,
+            shop.driver_op(&args).await?,
+            |s| s == 200,
+        )
+        .await,
+    );
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    eprintln!("  ref-c argon2id verifications on {threads} threads");
+    let argon2 =
+        tokio::task::spawn_blocking(move || reference::argon2_rate(threads, duration)).await?;
+
+    let mut scenarios: Vec<Figures> = Vec::new();
+    let ok_get = |s| s == 200;
+    for name in &args.scenarios {
+        let figures = match name.as_str() {
+            "browse" => {
+                scenarios.push(
+                    run(
+                        "browse: GET /products/{id}",
+                        c,
+                        warmup,
+                        duration,
+                        shop.product_op(),
+                        ok_get,
+                    )
+                    .await,
+                );
+                scenarios.push(
+                    run(
+                        "browse: GET /products page",
+                        c,
+                        warmup,
+                        duration,
+                        shop.list_op(),
+                        ok_get,
+                    )
+                    .await,
+                );
+                run("browse", c, warmup, duration, shop.browse_op(), ok_get).await
+            }
+            "order" => run("order", c, warmup, duration, shop.order_op(), |s| s == 201).await,
+            "login" => run("login", c, warmup, duration, shop.login_op(), ok_get).await,
+            "mixed" => {
+                run("mixed", c, warmup, duration, shop.mixed_op(), |s| {
+                    s == 200 || s == 201
+                })
+                .await
+            }
+            "browse-during-login-flood" => {
+                let flood = shop.start_login_flood(c);
+                let figures = run(
+                    "browse-during-login-flood",
+                    c,
+                    warmup,
+                    duration,
+                    shop.browse_op(),
+                    ok_get,
+                )
+                .await;
+                flood.stop().await;
+                figures
+            }
+            other => anyhow::bail!("unknown scenario {other}"),
+        };
+        scenarios.push(figures);
+    }
+    let rss_end = report::rss(&pids);
+
+    let results = json!({
+        "date": chrono::Utc::now().to_rfc3339(),
+        "machine": report::machine(),
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "concurrency": c,
+        "warmup_secs": args.warmup,
+        "duration_secs": args.duration,
+        "scenarios": scenarios,
+        "references": {"figures": references, "argon2_verifications_per_sec": argon2},
+        "round_trips": round_trips,
+        "rss_mb": {"idle": rss_idle, "end": rss_end},
+    });
+    let targets = report::targets(&results);
+    let mut results = results;
+    results["targets"] = targets;
+    report::print(&results);
+    if let Some(dir) = std::path::Path::new(&args.out).parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.out, serde_json::to_string_pretty(&results)?)?;
+    eprintln!("results written to {}", args.out);
+    Ok(())
+}
+
+fn parse_pids(raw: &str) -> BTreeMap<String, u32> {
+    raw.split(',')
+        .filter_map(|pair| {
+            let (name, pid) = pair.split_once('=')?;
+            Some((name.to_owned(), pid.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Reads a value at a JSON pointer as f64.
+pub fn num(v: &Value, pointer: &str) -> Option<f64> {
+    v.pointer(pointer).and_then(Value::as_f64)
+}

@@ -1,0 +1,192 @@
+//! Resident memory, machine description, targets and the printed table.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::num;
+
+/// Resident memory in MB of each named process (Linux `/proc`).
+pub fn rss(pids: &BTreeMap<String, u32>) -> BTreeMap<String, f64> {
+    pids.iter()
+        .filter_map(|(name, pid)| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let kb: f64 = status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((name.clone(), (kb / 1024.0 * 10.0).round() / 10.0))
+        })
+        .collect()
+}
+
+/// Cores and CPU model.
+pub fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    json!({
+        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "cpu": model,
+        "os": std::env::consts::OS,
+    })
+}
+
+fn figure<'a>(results: &'a Value, section: &str, name: &str) -> Option<&'a Value> {
+    let list = match section {
+        "references" => results.pointer("/references/figures"),
+        _ => results.get("scenarios"),
+    }?;
+    list.as_array()?.iter().find(|f| f["name"] == name)
+}
+
+fn rps(results: &Value, section: &str, name: &str) -> Option<f64> {
+    figure(results, section, name).and_then(|f| f["rps"].as_f64())
+}
+
+/// Each target of BENCHMARKS.md with the measured value and whether it is met.
+pub fn targets(results: &Value) -> Value {
+    let mut out = Vec::new();
+    let mut ratio = |name: &str, value: Option<f64>, min: f64| {
+        out.push(json!({"target": name, "value": value, "bound": format!(">= {min}"), "met": value.map(|v| v >= min)}));
+    };
+    let by_id = rps(results, "scenarios", "browse: GET /products/{id}");
+    let page = rps(results, "scenarios", "browse: GET /products page");
+    let driver = rps(results, "references", "ref-b driver find_one");
+    let bare = rps(results, "references", "ref-a bare handler + token check");
+    let open = rps(results, "references", "ref-a0 bare handler, no token check");
+    let login = rps(results, "scenarios", "login");
+    let argon = num(results, "/references/argon2_verifications_per_sec");
+    let div = |a: Option<f64>, b: Option<f64>| Some(a? / b?);
+    ratio(
+        "GET /products/{id} rate / driver find_one rate",
+        div(by_id, driver),
+        0.8,
+    );
+    ratio(
+        "GET /products page rate / driver find_one rate",
+        div(page, driver),
+        0.8,
+    );
+    ratio(
+        "GET /products/{id} rate / bare handler rate (cached reads)",
+        div(by_id, bare),
+        0.5,
+    );
+    ratio(
+        "bare handler with token check / without",
+        div(bare, open),
+        0.95,
+    );
+    ratio(
+        "POST /token rate / argon2id verifications per second",
+        div(login, argon),
+        0.8,
+    );
+    let p99 = |name| figure(results, "scenarios", name).and_then(|f| f["p99_ms"].as_f64());
+    let flood = div(p99("browse-during-login-flood"), p99("browse"));
+    out.push(json!({"target": "browse p99 during login flood / unloaded browse p99", "value": flood, "bound": "<= 3", "met": flood.map(|v| v <= 3.0)}));
+    for (endpoint, max) in [
+        ("GET /products/{id}", 1.0),
+        ("GET /products", 1.0),
+        ("POST /products", 1.0),
+        ("POST /token", 3.0),
+        ("POST /orders", 6.0),
+    ] {
+        let value = results
+            .pointer("/round_trips")
+            .and_then(|r| r.get(endpoint))
+            .and_then(Value::as_f64);
+        out.push(json!({"target": format!("MongoDB round trips, {endpoint}"), "value": value, "bound": format!("<= {max}"), "met": value.map(|v| v <= max)}));
+    }
+    for (when, max) in [("idle", 20.0), ("end", 64.0)] {
+        if let Some(map) = results
+            .pointer(&format!("/rss_mb/{when}"))
+            .and_then(Value::as_object)
+        {
+            for (service, mb) in map {
+                let mb = mb.as_f64();
+                out.push(json!({"target": format!("resident memory {when}, {service} (MB)"), "value": mb, "bound": format!("<= {max}"), "met": mb.map(|v| v <= max)}));
+            }
+        }
+    }
+    Value::Array(out)
+}
+
+/// Prints the tables: the report is this program's output.
+#[expect(clippy::print_stdout, reason = "the table is the benchmark's output")]
+pub fn print(results: &Value) {
+    let mut lines = vec![
+        format!(
+            "| {:<40} | {:>9} | {:>8} | {:>8} | {:>8} | {:>8} | {:<16} |",
+            "scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"
+        ),
+        format!(
+            "|{:-<42}|{:->11}|{:->10}|{:->10}|{:->10}|{:->10}|{:-<18}|",
+            "", "", "", "", "", "", ""
+        ),
+    ];
+    let rows = results["scenarios"].as_array().into_iter().flatten().chain(
+        results
+            .pointer("/references/figures")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten(),
+    );
+    for f in rows {
+        let errors: Vec<String> = f["errors"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| format!("{k}:{v}")).collect())
+            .unwrap_or_default();
+        lines.push(format!(
+            "| {:<40} | {:>9.0} | {:>8.2} | {:>8.2} | {:>8.2} | {:>8.2} | {:<16} |",
+            f["name"].as_str().unwrap_or_default(),
+            f["rps"].as_f64().unwrap_or_default(),
+            f["p50_ms"].as_f64().unwrap_or_default(),
+            f["p90_ms"].as_f64().unwrap_or_default(),
+            f["p99_ms"].as_f64().unwrap_or_default(),
+            f["max_ms"].as_f64().unwrap_or_default(),
+            if errors.is_empty() {
+                "-".to_owned()
+            } else {
+                errors.join(" ")
+            },
+        ));
+    }
+    lines.push(String::new());
+    lines.push(format!(
+        "argon2id verifications/s (reference c): {:.1}",
+        num(results, "/references/argon2_verifications_per_sec").unwrap_or_default()
+    ));
+    lines.push(String::new());
+    lines.push(format!(
+        "| {:<62} | {:>10} | {:>8} | {:<4} |",
+        "target", "value", "bound", "met"
+    ));
+    lines.push(format!("|{:-<64}|{:->12}|{:->10}|{:-<6}|", "", "", "", ""));
+    for t in results["targets"].as_array().into_iter().flatten() {
+        lines.push(format!(
+            "| {:<62} | {:>10} | {:>8} | {:<4} |",
+            t["target"].as_str().unwrap_or_default(),
+            t["value"]
+                .as_f64()
+                .map_or("n/a".to_owned(), |v| format!("{v:.2}")),
+            t["bound"].as_str().unwrap_or_default(),
+            match t["met"].as_bool() {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "n/a",
+            },
+        ));
+    }
+    for line in lines {
+        println!("{line}");
+    }
+}

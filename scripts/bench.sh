@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Benchmarks the shop: builds release binaries, starts a fresh MongoDB-protocol server (see
+# scripts/mongo-env.sh) and the three services as separate processes, seeds data, runs every
+# scenario and the reference ceilings, and writes a table plus bench/results/<date>.json.
+# Extra arguments go to the bench binary, e.g. `./scripts/bench.sh --duration 10 --scenarios browse`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/mongo-env.sh
+
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  stop_test_mongo
+}
+trap cleanup EXIT
+
+cargo build --release --locked --bins
+start_test_mongo
+
+export RUST_LOG="${RUST_LOG:-warn}"
+export JWT_ISSUER="http://127.0.0.1:8000"
+export JWKS_URL="http://127.0.0.1:8000/.well-known/jwks.json"
+export AUTH_HOST=127.0.0.1 PRODUCT_HOST=127.0.0.1 ORDER_HOST=127.0.0.1
+export AUTH_PORT=8000 PRODUCT_PORT=8001 ORDER_PORT=8002
+export ORDER_PRODUCT_SERVICE_URL="http://127.0.0.1:8001" ORDER_AUTH_TOKEN_URL="http://127.0.0.1:8000/token"
+# The load comes from one address and a few users: lift the abuse limits for the run.
+export AUTH_RATE_LIMIT_PER_MINUTE=100000000 AUTH_RATE_LIMIT_BURST=100000000
+export ORDER_RATE_LIMIT_PER_MINUTE=100000000 ORDER_RATE_LIMIT_BURST=100000000
+
+for service in auth-service product-service order-service; do
+  ./target/release/$service >"target/bench-$service.log" 2>&1 &
+  PIDS+=($!)
+done
+for port in 8000 8001 8002; do
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break
+    sleep 0.2
+  done
+done
+
+mkdir -p bench/results
+out="bench/results/$(date -u +%Y-%m-%dT%H-%M-%SZ).json"
+./target/release/bench \
+  --pids "auth=${PIDS[0]},product=${PIDS[1]},order=${PIDS[2]}" \
+  --issuer "$JWT_ISSUER" --mongodb-uri "$MONGODB_URI" \
+  --out "$out" "$@"
+cp "$out" bench/results/latest.json
