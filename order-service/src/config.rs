@@ -126,6 +126,13 @@ pub struct OrderSettings {
     /// `ORDER_RECOVERY_LEASE_SECS`: how long a replica owns an order it is settling, default 30.
     #[serde(default = "default_lease")]
     pub recovery_lease_secs: u64,
+    /// `ORDER_RATE_LIMIT_PER_MINUTE`: orders one user may place per minute (per replica), default
+    /// 300; 0 turns the limit off.
+    #[serde(default = "default_rate")]
+    pub rate_limit_per_minute: u32,
+    /// `ORDER_RATE_LIMIT_BURST`: orders one user may place at once, default 60.
+    #[serde(default = "default_burst")]
+    pub rate_limit_burst: u32,
     /// `ORDER_MAX_QUANTITY_PER_LINE`: the largest quantity of one line, 1..=1000, default 1000.
     #[serde(default = "default_max_quantity")]
     pub max_quantity_per_line: u32,
@@ -220,6 +227,12 @@ fn default_recovery_interval() -> u64 {
 }
 fn default_lease() -> u64 {
     30
+}
+fn default_rate() -> u32 {
+    300
+}
+fn default_burst() -> u32 {
+    60
 }
 fn default_max_quantity() -> u32 {
     MAX_QUANTITY_LIMIT

@@ -3,6 +3,7 @@
 //!
 //! - [`config`]: settings from the environment.
 //! - [`domain`]: parsed order requests, quantities, money, statuses, cursors, idempotency keys.
+//! - [`limits`]: the per-user order rate limit.
 //! - [`store`]: orders and `Idempotency-Key` records in MongoDB.
 //! - [`products`]: the product-service client (service token, timeouts, retries, circuit breaker).
 //! - [`saga`]: placing an order (record, reserve, confirm, compensate) and cancelling it.
@@ -15,6 +16,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod limits;
 pub mod products;
 pub mod recovery;
 pub mod routes;
@@ -66,6 +68,10 @@ impl Application {
         orders.ensure_indexes(STARTUP_PATIENCE).await?;
         idempotency.ensure_indexes(STARTUP_PATIENCE).await?;
         let products = products::ProductClient::new(&config.service)?;
+        let order_limiter = limits::OrderRateLimiter::new(
+            config.service.rate_limit_per_minute,
+            config.service.rate_limit_burst,
+        );
         let verifier = Verifier::remote(config.common.verifier_config(), reqwest::Client::new());
         let listener = TcpListener::bind(config.service.bind_addr()?)
             .await
@@ -78,6 +84,7 @@ impl Application {
             orders,
             idempotency,
             products,
+            order_limiter,
             verifier,
         };
         let router = shared::server::with_common_layers(

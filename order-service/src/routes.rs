@@ -11,7 +11,7 @@ use crate::state::AppState;
 /// The OpenAPI document of order-service.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "order-service", description = "Orders that reserve stock at product-service, idempotently, and recover from crashes. Money is a decimal string with two fraction digits. Errors are application/problem+json (RFC 9457) with these types: urn:shop:problem:bad-request, unauthorized, forbidden, not-found, method-not-allowed, conflict, insufficient-stock, idempotency-key-mismatch, idempotency-key-in-flight, invalid-order-state, payload-too-large, unsupported-media-type, validation, internal, unavailable."),
+    info(title = "order-service", description = "Orders that reserve stock at product-service, idempotently, and recover from crashes. Money is a decimal string with two fraction digits. Errors are application/problem+json (RFC 9457) with these types: urn:shop:problem:bad-request, unauthorized, forbidden, not-found, method-not-allowed, conflict, insufficient-stock, idempotency-key-mismatch, idempotency-key-in-flight, invalid-order-state, payload-too-large, unsupported-media-type, validation, too-many-requests, internal, unavailable."),
     paths(
         orders::create::create_order,
         orders::read::list_orders,

@@ -12,6 +12,7 @@ use axum::response::Response;
 use bson::{DateTime, oid::ObjectId};
 use shared::Result;
 use shared::auth::AuthUser;
+use tracing::Instrument;
 
 use crate::domain::{IdempotencyKey, NewOrder, OrderStatus};
 use crate::products::{ProductError, Reservation};
@@ -148,8 +149,14 @@ async fn fail(state: &AppState, order_id: ObjectId, maybe_reserved: bool) -> Res
     state.orders.fail(order_id, maybe_reserved, None).await?;
     count("unavailable");
     if maybe_reserved {
+        // The request's id and trace go with the release, though it outlives the request.
         let state = state.clone();
-        tokio::spawn(async move { release(&state, order_id).await });
+        let release =
+            async move { release(&state, order_id).await }.instrument(tracing::Span::current());
+        match shared::context::RequestContext::current() {
+            Some(context) => tokio::spawn(context.scope(release)),
+            None => tokio::spawn(release),
+        };
     }
     Ok(unavailable(
         state,

@@ -6,6 +6,7 @@ use axum::extract::FromRef;
 use shared::auth::Verifier;
 
 use crate::config::Config;
+use crate::limits::OrderRateLimiter;
 use crate::products::ProductClient;
 use crate::store::{IdempotencyKeys, Orders};
 
@@ -20,6 +21,8 @@ pub struct AppState {
     pub idempotency: IdempotencyKeys,
     /// product-service's reservation API.
     pub products: ProductClient,
+    /// Per-user limit of `POST /orders`.
+    pub order_limiter: OrderRateLimiter,
     /// Verifies access tokens against auth-service's JWKS.
     pub verifier: Verifier,
 }

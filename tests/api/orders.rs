@@ -443,3 +443,39 @@ async fn the_openapi_document_describes_every_route() {
     let docs = shop.orders.get(&buyer, "/docs/").await;
     assert_eq!(docs.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_user_over_the_order_rate_limit_gets_429_and_others_are_unaffected() {
+    let shop = spawn_shop_with(|c| {
+        c.service.rate_limit_per_minute = 60;
+        c.service.rate_limit_burst = 3;
+    })
+    .await;
+    let seller = shop.customer().await;
+    let flooder = shop.customer().await;
+    let neighbour = shop.customer().await;
+    let product = shop.product(&seller, "Limited", "1.00", 10).await;
+    let invalid = order_body(&[(&product, 0)]);
+
+    for _ in 0..3 {
+        let response = shop.orders.place(&flooder, &invalid, None).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let limited = shop
+        .orders
+        .place(&flooder, &order_body(&[(&product, 1)]), None)
+        .await;
+
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers().contains_key("retry-after"));
+    let other = shop
+        .orders
+        .place(&neighbour, &order_body(&[(&product, 1)]), None)
+        .await;
+    assert_eq!(
+        other.status(),
+        StatusCode::CREATED,
+        "other users are unaffected"
+    );
+    assert_eq!(shop.stock(&seller, &product).await, 9);
+}

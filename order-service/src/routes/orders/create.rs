@@ -32,6 +32,8 @@ use crate::state::AppState;
         (status = 413, description = "Body over the limit", body = shared::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = shared::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields, unknown product, or urn:shop:problem:idempotency-key-mismatch", body = shared::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "Too many orders from this user; `Retry-After` says when to retry", body = shared::problem::ProblemBody, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds"))),
         (status = 503, description = "product-service unavailable or too slow; `Retry-After` says when to retry; the order (if recorded) is failed and holds no stock", body = shared::problem::ProblemBody, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds"))),
     )
@@ -42,6 +44,7 @@ pub async fn create_order(
     MaybeIdempotencyKey(key): MaybeIdempotencyKey,
     Json(body): Json<CreateOrderRequest>,
 ) -> Result<Response> {
+    state.order_limiter.check(&user.id)?;
     let order = NewOrder::parse(body, state.config.service.max_quantity_per_line)?;
     saga::place_order(&state, &user, order, key).await
 }
