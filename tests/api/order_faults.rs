@@ -138,6 +138,74 @@ async fn with_product_service_too_slow_orders_get_503_and_reads_stay_fast() {
     );
 }
 
+/// A proxy to product-service that forwards every request at once but, for reservations, holds
+/// the answer back for `delay`: the reservation happens, order-service just never hears of it.
+async fn late_answering_proxy(upstream: String, delay: Duration) -> String {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, Method, Uri};
+    use axum::response::IntoResponse;
+
+    let http = reqwest::Client::new();
+    let app = axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let (http, upstream) = (http.clone(), upstream.clone());
+            async move {
+                let mut request = http
+                    .request(method.clone(), format!("{upstream}{uri}"))
+                    .body(body);
+                for name in ["authorization", "content-type"] {
+                    if let Some(value) = headers.get(name) {
+                        request = request.header(name, value.as_bytes());
+                    }
+                }
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                let body = response.bytes().await.unwrap();
+                if method == Method::POST {
+                    tokio::time::sleep(delay).await;
+                }
+                let status = axum::http::StatusCode::from_u16(status).unwrap();
+                (status, [("content-type", "application/json")], body).into_response()
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn a_reservation_whose_answer_came_too_late_is_released() {
+    // Invariant: an order that failed holds no stock, even when product-service did reserve it.
+    let auth = spawn_auth().await;
+    let products = spawn_product(&auth, &fresh_db("products"), 0).await;
+    let proxy = late_answering_proxy(products.url.clone(), Duration::from_secs(10)).await;
+    let orders = spawn_order_with(&auth, &proxy, |_| {}).await;
+    let shop = Shop {
+        auth,
+        products,
+        orders,
+    };
+    let seller = shop.customer().await;
+    let buyer = shop.customer().await;
+    let product = shop.product(&seller, "Late", "1.00", 10).await;
+
+    let response = shop
+        .orders
+        .place(&buyer, &order_body(&[(&product, 4)]), None)
+        .await;
+
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(shop.orders.list(&buyer, "&status=failed").await.len(), 1);
+    eventually(
+        Duration::from_secs(10),
+        "the late reservation to be released",
+        || async { (shop.stock(&seller, &product).await == 10).then_some(()) },
+    )
+    .await;
+}
+
 /// Inserts an order as a crash between reserve and confirm leaves it: `pending`, an hour old.
 async fn insert_pending(
     db: &mongodb::Database,
