@@ -40,9 +40,13 @@ pub async fn place_order(
     }
     let outcome = run(state, user, &order, order_id).await;
     if let Some(key) = &key {
+        // A transient 503 frees the key for a retry (its order is `failed`, holding nothing). An
+        // error (the database failing midway) leaves the key unfinished: the order may still get
+        // confirmed by recovery, and a retry must then replay it rather than order again.
         let stored = match &outcome {
             Ok(o) if o.replayable => state.idempotency.finish(&user.id, key, &o.response).await,
-            _ => state.idempotency.abandon(&user.id, key).await,
+            Ok(_) => state.idempotency.abandon(&user.id, key).await,
+            Err(_) => Ok(()),
         };
         if let Err(e) = stored {
             tracing::error!(error = %e, order.id = %order_id, "recording the idempotency key's outcome failed");
