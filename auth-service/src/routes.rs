@@ -9,7 +9,6 @@ pub mod well_known;
 use axum::Router;
 use axum::routing::{get, post};
 use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
 
 use crate::state::AppState;
 
@@ -70,5 +69,5 @@ pub fn router(state: AppState) -> Router {
             get(well_known::metadata),
         )
         .with_state(state)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .merge(shared::openapi::docs_routes(ApiDoc::openapi()))
 }

@@ -8,7 +8,6 @@ pub mod views;
 use axum::Router;
 use axum::routing::{get, post};
 use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
 
 use crate::state::AppState;
 
@@ -25,7 +24,7 @@ use crate::state::AppState;
         shared::problem::ProblemBody, shared::FieldError,
         views::ProductView, views::ProductPage, views::ReservationView, views::ReservedLineView,
         crate::domain::reservation::ReservationBody, crate::domain::reservation::LineBody,
-        stock::StockDelta, views::ProductInput,
+        stock::StockDelta, views::ProductCreate, views::ProductPatchBody, crate::store::SortOrder,
     )),
     modifiers(&BearerAuth),
 )]
@@ -68,5 +67,5 @@ pub fn router(state: AppState) -> Router {
             get(reservations::get_one).delete(reservations::release),
         )
         .with_state(state)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .merge(shared::openapi::docs_routes(ApiDoc::openapi()))
 }

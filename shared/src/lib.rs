@@ -12,6 +12,7 @@
 //! - [`mongo`]: one MongoDB client per process with safe defaults, and error classification.
 //! - [`net`]: client addresses behind trusted proxies and per-address rate limiting.
 //! - [`money`]: exact decimal parsing and formatting of amounts in minor units.
+//! - [`openapi`]: serving the OpenAPI document and the `/docs` page.
 //! - [`pagination`]: keyset pagination cursors, limits and pages.
 
 pub mod auth;
@@ -21,6 +22,7 @@ pub mod extract;
 pub mod money;
 pub mod mongo;
 pub mod net;
+pub mod openapi;
 pub mod pagination;
 pub mod problem;
 pub mod server;

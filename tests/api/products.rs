@@ -450,10 +450,22 @@ async fn bad_input_is_refused_with_a_4xx_and_a_message_per_case() {
             .status(),
         StatusCode::NOT_FOUND
     );
-    let zero = app
-        .post(&format!("{path}/stock"), &token, &json!({"delta": 0}))
+    let too_big = app
+        .post(
+            &format!("{path}/stock"),
+            &token,
+            &json!({"delta": 2_000_000_000}),
+        )
         .await;
-    assert_eq!(zero.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(too_big.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let integral = app
+        .post(&format!("{path}/stock"), &token, &json!({"delta": 2.0}))
+        .await;
+    assert_eq!(
+        integral.status(),
+        StatusCode::OK,
+        "2.0 is an integer, as in JSON Schema"
+    );
     let fractional = app
         .post(&format!("{path}/stock"), &token, &json!({"delta": 1.5}))
         .await;

@@ -216,20 +216,35 @@ pub fn parse_price(field: &str, raw: &str) -> Result<i64, FieldError> {
 }
 
 fn parse_stock(raw: &str) -> Result<i64, FieldError> {
+    match parse_integer("stock", raw, MAX_STOCK)? {
+        n if n < 0 => Err(FieldError::new("stock", "must not be negative")),
+        n => Ok(n),
+    }
+}
+
+/// Parses a JSON integer literal within `-bound..=bound`. As in JSON Schema, an integral number
+/// written with a zero fraction (`3.0`) is an integer; `1.5`, strings and exponents are not.
+pub fn parse_integer(field: &str, raw: &str, bound: i64) -> Result<i64, FieldError> {
     if raw.starts_with('"') {
-        return Err(FieldError::new("stock", "must be an integer, not a string"));
+        return Err(FieldError::new(field, "must be an integer, not a string"));
     }
     if raw == "null" {
-        return Err(FieldError::new("stock", "must not be null"));
+        return Err(FieldError::new(field, "must not be null"));
     }
-    let digits = raw.strip_prefix('-').unwrap_or(raw);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(FieldError::new("stock", "must be a whole number"));
+    let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
+    let digits = whole.strip_prefix('-').unwrap_or(whole);
+    let integral = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && fraction.bytes().all(|b| b == b'0')
+        && (fraction.is_empty() != raw.contains('.'));
+    if !integral {
+        return Err(FieldError::new(field, "must be a whole number"));
     }
-    match raw.parse::<i64>() {
-        Ok(n) if n < 0 => Err(FieldError::new("stock", "must not be negative")),
-        Ok(n) if n <= MAX_STOCK => Ok(n),
-        _ => Err(FieldError::new("stock", "must be at most 1000000000")),
+    let negative = whole.starts_with('-');
+    match whole.parse::<i64>() {
+        Ok(n) if (-bound..=bound).contains(&n) => Ok(n),
+        _ if negative => Err(FieldError::new(field, format!("must be at least -{bound}"))),
+        _ => Err(FieldError::new(field, format!("must be at most {bound}"))),
     }
 }
 

@@ -17,8 +17,10 @@ pub const MAX_LINES: usize = 50;
 #[serde(deny_unknown_fields)]
 pub struct ReservationBody {
     /// The order this reservation belongs to; the idempotency handle.
+    #[schema(pattern = "^[!-~]{1,128}$")]
     pub order_id: String,
-    /// The lines.
+    /// The lines, no product twice.
+    #[schema(min_items = 1, max_items = 50)]
     pub items: Vec<LineBody>,
 }
 
@@ -29,6 +31,7 @@ pub struct LineBody {
     /// Product id.
     pub product_id: String,
     /// 1..=1000.
+    #[schema(minimum = 1, maximum = 1000)]
     pub quantity: i64,
 }
 

@@ -11,7 +11,7 @@ use shared::pagination::{decode_cursor, encode_cursor, limit};
 use shared::{ApiError, Problem, Result};
 use utoipa::IntoParams;
 
-use super::views::{ProductInput, ProductPage, ProductView};
+use super::views::{ProductCreate, ProductPage, ProductPatchBody, ProductView};
 use crate::domain::fields::{RawObject, parse_price};
 use crate::domain::{MAX_PRICE_MINOR, NewProduct, ProductPatch};
 use crate::state::AppState;
@@ -76,11 +76,17 @@ pub fn product_response(status: StatusCode, product: &ProductDoc, state: &AppSta
 
 /// Creates a product owned by the caller.
 #[utoipa::path(
-    post, path = "/products", tag = "products", security(("bearer" = [])),
-    request_body = ProductInput,
+    post, path = "/products", tag = "products", operation_id = "createProduct", security(("bearer" = [])),
+    request_body = ProductCreate,
     responses(
         (status = 201, description = "Created; Location and ETag set", body = ProductView,
-            headers(("Location" = String), ("ETag" = String))),
+            headers(("Location" = String), ("ETag" = String)),
+            links(
+                ("GetProduct" = (operation_id = "getProduct", parameters(("id" = "$response.body#/id")))),
+                ("PatchProduct" = (operation_id = "patchProduct", parameters(("id" = "$response.body#/id"), ("If-Match" = "$response.header.ETag")))),
+                ("AdjustStock" = (operation_id = "adjustStock", parameters(("id" = "$response.body#/id")))),
+                ("DeleteProduct" = (operation_id = "deleteProduct", parameters(("id" = "$response.body#/id")))),
+            )),
         (status = 400, description = "Malformed JSON", body = shared::problem::ProblemBody, content_type = PROBLEM),
         (status = 401, description = "No valid token", body = shared::problem::ProblemBody, content_type = PROBLEM),
         (status = 403, description = "Service-client token", body = shared::problem::ProblemBody, content_type = PROBLEM),
@@ -113,27 +119,38 @@ pub async fn create(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Case-insensitive substring of the name (at most 100 characters; matched literally).
+    /// Case-insensitive substring of the name, matched literally.
+    #[param(max_length = 100)]
     pub q: Option<String>,
     /// Lowest price, e.g. `10` or `9.99`.
+    #[param(
+        pattern = "^([1-9][0-9]{0,5}(\\.[0-9]{1,2})?|1000000(\\.0{1,2})?|0\\.([1-9][0-9]?|0[1-9]))$"
+    )]
     pub min_price: Option<String>,
     /// Highest price.
+    #[param(
+        pattern = "^([1-9][0-9]{0,5}(\\.[0-9]{1,2})?|1000000(\\.0{1,2})?|0\\.([1-9][0-9]?|0[1-9]))$"
+    )]
     pub max_price: Option<String>,
     /// `true`: only products in stock; `false`: only sold-out ones.
     pub in_stock: Option<bool>,
     /// `me` or an owner id.
+    #[param(min_length = 1, max_length = 64)]
     pub owner: Option<String>,
-    /// `newest` (default), `price_asc`, `price_desc` or `name`.
+    /// Order of the list, default `newest`.
+    #[param(value_type = Option<SortOrder>)]
     pub sort: Option<String>,
     /// 1..=100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
 
 /// A page of live products.
 #[utoipa::path(
-    get, path = "/products", tag = "products", security(("bearer" = [])),
+    get, path = "/products", tag = "products", operation_id = "listProducts", security(("bearer" = [])),
     params(ListParams),
     responses(
         (status = 200, description = "A page", body = ProductPage),
@@ -246,10 +263,13 @@ fn escape_regex(text: &str) -> String {
 
 /// One live product; `If-None-Match` with its ETag gives 304.
 #[utoipa::path(
-    get, path = "/products/{id}", tag = "products", security(("bearer" = [])),
+    get, path = "/products/{id}", tag = "products", operation_id = "getProduct", security(("bearer" = [])),
     params(("id" = String, Path, description = "Product id")),
     responses(
-        (status = 200, description = "The product", body = ProductView, headers(("ETag" = String))),
+        (status = 200, description = "The product", body = ProductView, headers(("ETag" = String)),
+            links(
+                ("PatchProduct" = (operation_id = "patchProduct", parameters(("id" = "$request.path.id"), ("If-Match" = "$response.header.ETag")))),
+            )),
         (status = 304, description = "Not modified"),
         (status = 401, description = "No valid token", body = shared::problem::ProblemBody, content_type = PROBLEM),
         (status = 404, description = "No such product", body = shared::problem::ProblemBody, content_type = PROBLEM),
@@ -315,10 +335,10 @@ fn stale() -> Problem {
 
 /// Applies a JSON merge patch if `If-Match` names the current version.
 #[utoipa::path(
-    patch, path = "/products/{id}", tag = "products", security(("bearer" = [])),
+    patch, path = "/products/{id}", tag = "products", operation_id = "patchProduct", security(("bearer" = [])),
     params(("id" = String, Path, description = "Product id"),
            ("If-Match" = String, Header, description = "ETag of the version read")),
-    request_body(content = ProductInput, content_type = "application/merge-patch+json"),
+    request_body(content = ProductPatchBody, content_type = "application/merge-patch+json"),
     responses(
         (status = 200, description = "Updated", body = ProductView, headers(("ETag" = String))),
         (status = 400, description = "Malformed JSON", body = shared::problem::ProblemBody, content_type = PROBLEM),
@@ -326,6 +346,7 @@ fn stale() -> Problem {
         (status = 403, description = "Not the owner or an admin", body = shared::problem::ProblemBody, content_type = PROBLEM),
         (status = 404, description = "No such product", body = shared::problem::ProblemBody, content_type = PROBLEM),
         (status = 409, description = "Sku taken", body = shared::problem::ProblemBody, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = shared::problem::ProblemBody, content_type = PROBLEM),
         (status = 412, description = "Stale If-Match", body = shared::problem::ProblemBody, content_type = PROBLEM),
         (status = 415, description = "Not JSON", body = shared::problem::ProblemBody, content_type = PROBLEM),
         (status = 422, description = "Invalid fields", body = shared::problem::ProblemBody, content_type = PROBLEM),
@@ -379,7 +400,7 @@ pub async fn patch(
 
 /// Soft-deletes a product: later reads answer 404; orders keep their history.
 #[utoipa::path(
-    delete, path = "/products/{id}", tag = "products", security(("bearer" = [])),
+    delete, path = "/products/{id}", tag = "products", operation_id = "deleteProduct", security(("bearer" = [])),
     params(("id" = String, Path, description = "Product id")),
     responses(
         (status = 204, description = "Deleted"),

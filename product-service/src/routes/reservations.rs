@@ -30,15 +30,20 @@ fn busy() -> Problem {
 
 /// Reserves every line or none, idempotently per `order_id`.
 #[utoipa::path(
-    post, path = "/reservations", tag = "reservations", security(("bearer" = ["stock:reserve"])),
+    post, path = "/reservations", tag = "reservations", operation_id = "reserveStock", security(("bearer" = ["stock:reserve"])),
     request_body = ReservationBody,
     responses(
-        (status = 201, description = "Reserved", body = ReservationView),
+        (status = 201, description = "Reserved", body = ReservationView,
+            links(
+                ("GetReservation" = (operation_id = "getReservation", parameters(("order_id" = "$response.body#/order_id")))),
+                ("ReleaseReservation" = (operation_id = "releaseReservation", parameters(("order_id" = "$response.body#/order_id")))),
+            )),
         (status = 200, description = "The same request was reserved before; nothing moved", body = ReservationView),
         (status = 400, description = "Malformed JSON", body = shared::problem::ProblemBody, content_type = PROBLEM),
         (status = 401, description = "No valid token", body = shared::problem::ProblemBody, content_type = PROBLEM),
         (status = 403, description = "Not a service token with scope stock:reserve", body = shared::problem::ProblemBody, content_type = PROBLEM),
         (status = 409, description = "Insufficient stock (type insufficient-stock, extension `products`), or the order id is taken by other items or released (type reservation-conflict)", body = shared::problem::ProblemBody, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = shared::problem::ProblemBody, content_type = PROBLEM),
         (status = 415, description = "Not JSON", body = shared::problem::ProblemBody, content_type = PROBLEM),
         (status = 422, description = "Invalid lines, or unknown/deleted products", body = shared::problem::ProblemBody, content_type = PROBLEM),
         (status = 503, description = "Too much contention or database unavailable", body = shared::problem::ProblemBody, content_type = PROBLEM),
@@ -130,7 +135,7 @@ pub async fn reserve(
 
 /// A reservation and its status.
 #[utoipa::path(
-    get, path = "/reservations/{order_id}", tag = "reservations", security(("bearer" = ["stock:reserve"])),
+    get, path = "/reservations/{order_id}", tag = "reservations", operation_id = "getReservation", security(("bearer" = ["stock:reserve"])),
     params(("order_id" = String, Path, description = "Order id")),
     responses(
         (status = 200, description = "The reservation", body = ReservationView),
@@ -155,7 +160,7 @@ pub async fn get_one(
 /// Gives the reserved stock back, exactly once however often it is called; an order id never
 /// reserved gets a tombstone so a late reservation for it is refused.
 #[utoipa::path(
-    delete, path = "/reservations/{order_id}", tag = "reservations", security(("bearer" = ["stock:reserve"])),
+    delete, path = "/reservations/{order_id}", tag = "reservations", operation_id = "releaseReservation", security(("bearer" = ["stock:reserve"])),
     params(("order_id" = String, Path, description = "Order id")),
     responses(
         (status = 204, description = "Released (now or before)"),

@@ -1,6 +1,6 @@
 //! Response bodies, with money as decimal strings.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shared::money::format_minor;
 use utoipa::ToSchema;
 
@@ -66,20 +66,53 @@ pub struct ProductPage {
     pub next_cursor: Option<String>,
 }
 
-/// The writable fields of a product (create: name and price required; PATCH: a JSON merge
-/// patch of any of them, null removing description or sku). Unknown fields are refused.
-#[derive(Serialize, ToSchema)]
-pub struct ProductInput {
-    /// 1..=200 characters.
-    pub name: Option<String>,
+/// A new product. Unknown fields (`owner_id`, `version`...) are refused with 422.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductCreate {
+    /// 1..=200 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    pub name: String,
     /// At most 2000 characters.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
-    /// JSON number or string, at most two fraction digits, 0 < price <= 1000000.00.
-    #[schema(value_type = Option<String>, example = "12.50")]
-    pub price: Option<String>,
-    /// 0..=1000000000.
+    /// A JSON string or number with at most two fraction digits, 0 < price <= 1000000.00.
+    #[schema(
+        example = "12.50",
+        pattern = "^([1-9][0-9]{0,5}(\\.[0-9]{1,2})?|1000000(\\.0{1,2})?|0\\.([1-9][0-9]?|0[1-9]))$"
+    )]
+    pub price: String,
+    /// 0..=1000000000, default 0.
+    #[schema(minimum = 0, maximum = 1_000_000_000, nullable = false)]
     pub stock: Option<i64>,
-    /// Unique when present: 1..=64 of letters, digits, '-', '_', '.'.
+    /// Unique when present.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub sku: Option<String>,
+}
+
+/// A JSON merge patch (RFC 7396) of a product: members present are changed; null removes the
+/// description or the sku. Unknown fields are refused with 422.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductPatchBody {
+    /// 1..=200 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S", nullable = false)]
+    pub name: Option<String>,
+    /// At most 2000 characters; null clears it.
+    #[schema(max_length = 2000)]
+    pub description: Option<String>,
+    /// A JSON string or number with at most two fraction digits, 0 < price <= 1000000.00.
+    #[schema(
+        example = "12.50",
+        nullable = false,
+        pattern = "^([1-9][0-9]{0,5}(\\.[0-9]{1,2})?|1000000(\\.0{1,2})?|0\\.([1-9][0-9]?|0[1-9]))$"
+    )]
+    pub price: Option<String>,
+    /// New absolute stock level, 0..=1000000000.
+    #[schema(minimum = 0, maximum = 1_000_000_000, nullable = false)]
+    pub stock: Option<i64>,
+    /// Unique when present; null removes it.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub sku: Option<String>,
 }
 
