@@ -4,7 +4,6 @@ pub mod orders;
 
 use axum::Router;
 use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
 
 use crate::state::AppState;
 
@@ -54,5 +53,5 @@ impl utoipa::Modify for BearerAuth {
 pub fn router(state: AppState) -> Router {
     orders::router()
         .with_state(state)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .merge(shared::openapi::docs_routes(ApiDoc::openapi()))
 }

@@ -18,6 +18,7 @@ pub const MAX_PRODUCT_ID_LEN: usize = 64;
 #[serde(deny_unknown_fields)]
 pub struct CreateOrderRequest {
     /// 1..=50 lines, each product at most once.
+    #[schema(min_items = 1, max_items = 50)]
     pub items: Vec<OrderItemRequest>,
 }
 
@@ -26,8 +27,10 @@ pub struct CreateOrderRequest {
 #[serde(deny_unknown_fields)]
 pub struct OrderItemRequest {
     /// The product's id.
+    #[schema(pattern = "^[!-~]{1,64}$")]
     pub product_id: String,
     /// 1..=1000 (or the configured maximum) units; a JSON integer.
+    #[schema(minimum = 1, maximum = 1000)]
     pub quantity: u64,
 }
 

@@ -12,7 +12,7 @@ use crate::state::AppState;
 /// Cancels a confirmed order and gives its stock back (exactly once, however often it is
 /// called). Cancelling a cancelled order answers it unchanged.
 #[utoipa::path(
-    post, path = "/orders/{id}/cancel", tag = "orders",
+    post, path = "/orders/{id}/cancel", tag = "orders", operation_id = "cancelOrder",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Order id")),
     responses(

@@ -18,13 +18,17 @@ use crate::state::AppState;
 /// With an `Idempotency-Key` (1..=255 visible ASCII characters, scoped to the caller, kept 24
 /// hours) a repeat with the same body gets the same status and body and places nothing again.
 #[utoipa::path(
-    post, path = "/orders", tag = "orders",
+    post, path = "/orders", tag = "orders", operation_id = "createOrder",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1..=255 visible ASCII characters")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes retries safe: 1..=255 visible ASCII characters")),
     request_body = CreateOrderRequest,
     responses(
         (status = 201, description = "Placed and confirmed; `Location` names it", body = super::OrderView,
-            headers(("Location" = String, description = "/orders/{id}"))),
+            headers(("Location" = String, description = "/orders/{id}")),
+            links(
+                ("GetOrder" = (operation_id = "getOrder", parameters(("id" = "$response.body#/id")))),
+                ("CancelOrder" = (operation_id = "cancelOrder", parameters(("id" = "$response.body#/id")))),
+            )),
         (status = 400, description = "Malformed JSON or Idempotency-Key", body = shared::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = shared::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "A service-client token", body = shared::problem::ProblemBody, content_type = "application/problem+json"),

@@ -14,8 +14,10 @@ use crate::state::AppState;
 /// Query of `GET /orders`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1..=100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -29,7 +31,7 @@ pub struct ListQuery {
 
 /// The caller's orders, newest first, paginated by an opaque keyset cursor.
 #[utoipa::path(
-    get, path = "/orders", tag = "orders",
+    get, path = "/orders", tag = "orders", operation_id = "listOrders",
     security(("bearer" = [])),
     params(ListQuery),
     responses(
@@ -63,7 +65,7 @@ pub async fn list_orders(
 /// One order: the caller's own (any order for admins). Anyone else's is a 404, exactly as a
 /// missing id.
 #[utoipa::path(
-    get, path = "/orders/{id}", tag = "orders",
+    get, path = "/orders/{id}", tag = "orders", operation_id = "getOrder",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Order id")),
     responses(
