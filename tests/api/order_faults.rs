@@ -206,6 +206,52 @@ async fn a_reservation_whose_answer_came_too_late_is_released() {
     .await;
 }
 
+#[tokio::test]
+async fn a_failing_product_service_is_not_hammered_once_the_circuit_opens() {
+    // A product-service that answers every request 500, counting them.
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    let failing = axum::Router::new().fallback(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { axum::http::StatusCode::INTERNAL_SERVER_ERROR }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, failing).await });
+    let auth = spawn_auth().await;
+    let orders = spawn_order_with(&auth, &url, |c| {
+        c.service.breaker_failures = 5;
+        c.service.breaker_open_ms = 60_000;
+        c.service.breaker_max_open_ms = 60_000;
+    })
+    .await;
+    let (_, token, _) = auth.customer().await;
+    let buyer = Customer {
+        id: String::new(),
+        token,
+    };
+    let body = order_body(&[("0123456789abcdef01234567", 1)]);
+
+    for _ in 0..10 {
+        let response = orders.place(&buyer, &body, None).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let started = Instant::now();
+    let response = orders.place(&buyer, &body, None).await;
+
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "fails fast: {:?}",
+        started.elapsed()
+    );
+    let hits = hits.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        hits <= 6,
+        "{hits} requests reached the failing product-service; the circuit should have opened after 5"
+    );
+}
+
 /// Inserts an order as a crash between reserve and confirm leaves it: `pending`, an hour old.
 async fn insert_pending(
     db: &mongodb::Database,
