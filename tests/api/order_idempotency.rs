@@ -23,6 +23,7 @@ async fn a_replay_with_the_same_key_and_body_answers_the_same_and_places_once() 
     assert_eq!(first_status, StatusCode::CREATED);
     assert_eq!(replay.status(), StatusCode::CREATED);
     assert_eq!(replay.headers()["location"], first_location);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
     assert_eq!(replay.text().await.unwrap(), first_body);
     assert_eq!(shop.stock(&seller, &product).await, 8, "stock moved once");
     assert_eq!(shop.orders.list(&buyer, "").await.len(), 1);

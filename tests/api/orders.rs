@@ -149,6 +149,11 @@ async fn an_order_with_one_short_line_is_409_and_moves_no_stock() {
     assert_eq!(response.status(), StatusCode::CONFLICT);
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["type"], "urn:shop:problem:insufficient-stock");
+    assert_eq!(
+        problem["products"][0]["product_id"],
+        short.as_str(),
+        "names the short product"
+    );
     assert_eq!(shop.stock(&seller, &plenty).await, 50);
     assert_eq!(shop.stock(&seller, &short).await, 1);
     assert!(
