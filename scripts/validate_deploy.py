@@ -126,6 +126,17 @@ def code_env_names() -> set[str]:
     return names
 
 
+def readme_env_names() -> set[str]:
+    """The variables the README's configuration table lists (first column, `A` / `B` cells)."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Configuration", 1)[-1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            names |= set(re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1]))
+    return names
+
+
 def code_default_ports() -> None:
     for service, (_, port) in SERVICES.items():
         path = ROOT / service / "src/config.rs"
@@ -733,6 +744,9 @@ def check_grafana(code_metric_names: set[str]) -> None:
 def main() -> int:
     venv_bin = Path(sys.executable).parent
     ENV_NAMES.update(code_env_names())
+    undocumented = ENV_NAMES - readme_env_names()
+    if undocumented:
+        warn("README.md", f"variables read by the code but missing from the configuration table: {sorted(undocumented)}")
     code_default_ports()
     code_http_labels()
     metrics = code_metrics()
