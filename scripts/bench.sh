@@ -15,7 +15,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release --locked --bins
+cargo build --release --locked --workspace --bins
 start_test_mongo
 
 export RUST_LOG="${RUST_LOG:-warn}"

@@ -66,6 +66,10 @@ pub struct AuthSettings {
     /// `AUTH_HASH_CONCURRENCY`: password hashes computed at once, default the number of cores.
     #[serde(default = "default_hash_concurrency")]
     pub hash_concurrency: usize,
+    /// `AUTH_HASH_QUEUE`: password hashes that may wait for a free slot, default 64; beyond
+    /// that, `/token` and `/register` answer 503 at once rather than queue without bound.
+    #[serde(default = "default_hash_queue")]
+    pub hash_queue: usize,
     /// `AUTH_LOGIN_MAX_FAILURES`: failed logins per username and window before 429, default 5.
     #[serde(default = "default_max_failures")]
     pub login_max_failures: u32,
@@ -181,6 +185,9 @@ fn default_refresh_ttl() -> u64 {
 }
 fn default_hash_concurrency() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+fn default_hash_queue() -> usize {
+    64
 }
 fn default_max_failures() -> u32 {
     5

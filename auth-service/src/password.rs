@@ -24,14 +24,41 @@ fn argon2() -> Argon2<'static> {
 #[derive(Clone)]
 pub struct PasswordHasherPool {
     permits: Arc<Semaphore>,
+    /// Hashes running or queued; past this bound, requests are shed at once.
+    admitted: Arc<Semaphore>,
     dummy_hash: Arc<str>,
 }
 
+/// Why hashing did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Too many hashes are running or queued: answered 503 at once instead of queueing longer.
+    #[error("too many password hashes in progress")]
+    Busy,
+    /// The hash itself failed.
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+impl From<HashError> for shared::ApiError {
+    fn from(err: HashError) -> Self {
+        match err {
+            HashError::Busy => {
+                shared::Problem::unavailable(1, "too many sign-ins at once; retry shortly").into()
+            }
+            HashError::Failed(e) => shared::ApiError::Internal(e),
+        }
+    }
+}
+
 impl PasswordHasherPool {
-    /// Builds the pool and the dummy hash verified for unknown users.
-    pub async fn new(concurrency: usize) -> anyhow::Result<Self> {
+    /// Builds the pool and the dummy hash verified for unknown users: at most `concurrency`
+    /// hashes run at once and at most `queue` more wait.
+    pub async fn new(concurrency: usize, queue: usize) -> anyhow::Result<Self> {
+        let concurrency = concurrency.max(1);
         let pool = Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            permits: Arc::new(Semaphore::new(concurrency)),
+            admitted: Arc::new(Semaphore::new(concurrency + queue)),
             dummy_hash: Arc::from(""),
         };
         let dummy = pool
@@ -44,16 +71,19 @@ impl PasswordHasherPool {
     }
 
     /// An argon2id PHC string of `password` with a random salt.
-    pub async fn hash(&self, password: SecretString) -> anyhow::Result<String> {
+    pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
+        let _admitted = self.admitted.try_acquire().map_err(|_| HashError::Busy)?;
         let _permit = self.permits.acquire().await.context("hasher closed")?;
-        tokio::task::spawn_blocking(move || {
+        let hashed = tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut rand::rngs::OsRng);
             argon2()
                 .hash_password(password.expose_secret().as_bytes(), &salt)
                 .map(|h| h.to_string())
                 .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
         })
-        .await?
+        .await
+        .context("hashing task")??;
+        Ok(hashed)
     }
 
     /// Whether `password` matches `hash`; with no hash (unknown user) a dummy hash is verified
@@ -62,7 +92,8 @@ impl PasswordHasherPool {
         &self,
         password: SecretString,
         hash: Option<String>,
-    ) -> anyhow::Result<bool> {
+    ) -> Result<bool, HashError> {
+        let _admitted = self.admitted.try_acquire().map_err(|_| HashError::Busy)?;
         let _permit = self.permits.acquire().await.context("hasher closed")?;
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
@@ -75,7 +106,8 @@ impl PasswordHasherPool {
                     .is_ok(),
             )
         })
-        .await??;
+        .await
+        .context("verification task")??;
         Ok(known && matches)
     }
 }

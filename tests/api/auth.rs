@@ -579,3 +579,38 @@ async fn discovery_documents_describe_the_server() {
             .contains(&json!("client_credentials"))
     );
 }
+
+#[tokio::test]
+async fn a_login_flood_is_shed_with_503_while_other_requests_are_served() {
+    let app = spawn_auth_with(|c| {
+        c.auth.hash_concurrency = 1;
+        c.auth.hash_queue = 2;
+    })
+    .await;
+    let (name, _, _) = app.customer().await;
+    let (_, other_token, _) = app.customer().await;
+    let logins = (0..20).map(|_| {
+        let (app, name) = (&app, &name);
+        async move {
+            let r = app.login(name, "a good password").await;
+            (r.status(), r.headers().contains_key("retry-after"))
+        }
+    });
+    let reads = (0..10).map(|_| {
+        let (app, token) = (&app, &other_token);
+        async move { app.get("/me", Some(token)).await.status() }
+    });
+    let (logins, reads) = tokio::join!(join_all(logins), join_all(reads));
+    let served = logins.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    let shed: Vec<_> = logins
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert_eq!(served + shed.len(), 20, "{logins:?}");
+    assert!(served >= 1 && !shed.is_empty(), "{logins:?}");
+    assert!(
+        shed.iter().all(|(_, retry)| *retry),
+        "shed logins carry Retry-After"
+    );
+    assert!(reads.iter().all(|s| *s == StatusCode::OK), "{reads:?}");
+}

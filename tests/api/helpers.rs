@@ -179,6 +179,7 @@ pub fn product_config(auth: &AuthApp) -> product_service::Config {
 /// A running product-service with the auth-service it trusts.
 pub struct ProductApp {
     pub url: String,
+    pub db_name: String,
     pub auth: AuthApp,
     pub http: reqwest::Client,
 }
@@ -186,13 +187,16 @@ pub struct ProductApp {
 /// Starts auth-service and product-service.
 pub async fn spawn_products() -> ProductApp {
     let auth = spawn_auth().await;
-    let app = product_service::Application::build(product_config(&auth))
+    let config = product_config(&auth);
+    let db_name = config.service.db_name.clone();
+    let app = product_service::Application::build(config)
         .await
         .expect("product-service builds");
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     ProductApp {
         url,
+        db_name,
         auth,
         http: client(),
     }
@@ -294,4 +298,18 @@ impl ProductApp {
         )
         .await
     }
+}
+
+/// Runs the invariant checker on these databases and fails the test on any violation.
+pub async fn assert_invariants(
+    products_db: &str,
+    orders_db: Option<&str>,
+) -> shop::invariants::Report {
+    let client = mongodb::Client::with_uri_str(mongodb_uri()).await.unwrap();
+    let orders = orders_db.map(|name| client.database(name));
+    let report = shop::invariants::check(&client.database(products_db), orders.as_ref())
+        .await
+        .expect("the databases can be read");
+    assert!(report.ok(), "{report}");
+    report
 }

@@ -64,6 +64,7 @@ async fn fifty_concurrent_single_unit_reservations_of_ten_units_sell_exactly_ten
     }
     assert_eq!((created, short), (10, 40));
     assert_eq!(app.stock(&token, id).await, 0);
+    assert_invariants(&app.db_name, None).await;
 }
 
 #[tokio::test]
@@ -162,6 +163,7 @@ async fn competing_multi_line_reservations_are_all_or_nothing() {
             "invariant for {id}"
         );
     }
+    assert_invariants(&app.db_name, None).await;
 }
 
 #[tokio::test]
@@ -191,6 +193,7 @@ async fn concurrent_releases_give_the_stock_back_once() {
         .await
         .unwrap();
     assert_eq!(body["status"], "released");
+    assert_invariants(&app.db_name, None).await;
 }
 
 #[tokio::test]
@@ -303,4 +306,31 @@ async fn a_short_line_refuses_the_whole_reservation_and_names_it() {
     assert_eq!(problem["products"][0]["available"], 1);
     assert_eq!(app.stock(&token, plenty).await, 100);
     assert_eq!(app.stock(&token, scarce).await, 1);
+}
+
+#[tokio::test]
+async fn the_invariant_checker_reports_stock_that_vanished() {
+    let app = spawn_products().await;
+    let (_, token, _) = app.auth.customer().await;
+    let service = app.auth.service_token().await;
+    let product = app.create_product(&token, "Ledger", "1.00", 10).await;
+    let id = product["id"].as_str().unwrap();
+    let reserved = app.reserve(&service, "inv-1", &[(id, 3)]).await;
+    assert_eq!(reserved.status(), StatusCode::CREATED);
+    assert_invariants(&app.db_name, None).await;
+    // Stock disappears behind the services' back: the checker must notice.
+    let client = mongodb::Client::with_uri_str(mongodb_uri()).await.unwrap();
+    let products = client
+        .database(&app.db_name)
+        .collection::<bson::Document>("products");
+    let oid = bson::oid::ObjectId::parse_str(id).unwrap();
+    products
+        .update_one(bson::doc! {"_id": oid}, bson::doc! {"$inc": {"stock": -1}})
+        .await
+        .unwrap();
+    let report = shop::invariants::check(&client.database(&app.db_name), None)
+        .await
+        .unwrap();
+    assert_eq!(report.violations.len(), 1, "{report}");
+    assert!(report.violations[0].contains(id));
 }

@@ -77,6 +77,7 @@ impl From<&User> for UserView {
         (status = 415, description = "Not JSON", body = shared::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields", body = shared::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this address", body = shared::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "Too many sign-ins at once, or the database is unavailable", body = shared::problem::ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn register(

@@ -19,6 +19,7 @@ use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use crate::domain::Username;
+use crate::password::HashError;
 use crate::state::AppState;
 use crate::store::User;
 use crate::store::refresh_tokens::{Redemption, RefreshToken};
@@ -193,7 +194,8 @@ impl IntoResponse for TokenError {
         (status = 413, description = "Body over the limit", body = OAuthError),
         (status = 415, description = "Neither form nor JSON", body = OAuthError),
         (status = 429, description = "Too many failures for this username, or requests from this address", body = OAuthError),
-        (status = 503, description = "Database unavailable", body = shared::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "Too many sign-ins at once (temporarily_unavailable, Retry-After)", body = OAuthError),
+
     )
 )]
 pub async fn token(
@@ -330,7 +332,18 @@ async fn password_grant(
     let verified = state
         .hasher
         .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
-        .await?;
+        .await
+        .map_err(|e| match e {
+            HashError::Busy => TokenError::OAuth(OAuthError {
+                retry_after: Some(1),
+                ..OAuthError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "too many sign-ins at once; retry shortly",
+                )
+            }),
+            HashError::Failed(e) => TokenError::Api(ApiError::Internal(e)),
+        })?;
     let Some(user) = user.filter(|_| verified) else {
         let count = state.login_failures.record(&key).await?;
         metrics::counter!("auth_logins_total", "outcome" => "failure").increment(1);
