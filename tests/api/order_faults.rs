@@ -83,6 +83,7 @@ async fn with_product_service_down_orders_fail_fast_with_503_and_no_stock_is_los
         "only the two placed orders hold stock"
     );
     assert_eq!(shop.orders.list(&buyer, "&status=confirmed").await.len(), 2);
+    shop.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -204,6 +205,7 @@ async fn a_reservation_whose_answer_came_too_late_is_released() {
         || async { (shop.stock(&seller, &product).await == 10).then_some(()) },
     )
     .await;
+    shop.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -342,6 +344,7 @@ async fn recovery_settles_pending_orders_against_their_reservations() {
         "a late reservation of a failed order is refused"
     );
     assert_eq!(shop.stock(&seller, &product).await, 8);
+    shop.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -393,4 +396,5 @@ async fn two_replicas_recovering_together_settle_every_pending_order_once() {
         let order = shop.orders.order(&buyer, &id.to_hex()).await;
         assert_eq!(order["status"], "confirmed");
     }
+    shop.assert_invariants().await;
 }

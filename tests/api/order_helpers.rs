@@ -12,6 +12,7 @@ use crate::helpers::*;
 /// A running product-service.
 pub struct ProductService {
     pub url: String,
+    pub db_name: String,
     pub stop: CancellationToken,
 }
 
@@ -34,6 +35,7 @@ pub async fn spawn_product(auth: &AuthApp, db_name: &str, port: u16) -> ProductS
     tokio::spawn(app.run_until_stopped());
     ProductService {
         url: format!("http://127.0.0.1:{port}"),
+        db_name: db_name.to_owned(),
         stop,
     }
 }
@@ -127,6 +129,14 @@ pub async fn spawn_shop_with(tweak: impl FnOnce(&mut order_service::Config)) -> 
 }
 
 impl Shop {
+    /// Fails the test unless stock, reservations and orders agree (`shop::invariants`): stock
+    /// never below zero, initial + adjustments = stock + held, every confirmed order backed by a
+    /// live reservation of the same lines and every live reservation by a confirmed order, no
+    /// order pending, one record per Idempotency-Key.
+    pub async fn assert_invariants(&self) {
+        crate::helpers::assert_invariants(&self.products.db_name, Some(&self.orders.db_name)).await;
+    }
+
     /// Registers and logs in a new customer.
     pub async fn customer(&self) -> Customer {
         let (_, token, _) = self.auth.customer().await;

@@ -27,6 +27,7 @@ async fn a_replay_with_the_same_key_and_body_answers_the_same_and_places_once() 
     assert_eq!(replay.text().await.unwrap(), first_body);
     assert_eq!(shop.stock(&seller, &product).await, 8, "stock moved once");
     assert_eq!(shop.orders.list(&buyer, "").await.len(), 1);
+    shop.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -86,6 +87,7 @@ async fn eight_concurrent_requests_with_one_key_place_one_order() {
     );
     assert_eq!(shop.orders.list(&buyer, "").await.len(), 1, "one order");
     assert_eq!(shop.stock(&seller, &product).await, 7, "stock moved once");
+    shop.assert_invariants().await;
 }
 
 #[tokio::test]

@@ -57,6 +57,7 @@ async fn the_seed_flow_places_an_order_with_exact_totals_and_lists_it() {
         metrics.contains("product_client_requests_total"),
         "{metrics}"
     );
+    shop.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -102,6 +103,7 @@ async fn fifty_concurrent_orders_for_ten_units_accept_exactly_ten() {
         confirmed += orders.len();
     }
     assert_eq!(confirmed, 10);
+    shop.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -131,6 +133,7 @@ async fn concurrent_orders_of_mixed_quantities_never_oversell() {
     assert!(accepted <= 20, "accepted {accepted} of 20");
     assert!(accepted > 0);
     assert_eq!(shop.stock(&seller, &product).await, 20 - accepted);
+    shop.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -160,6 +163,7 @@ async fn an_order_with_one_short_line_is_409_and_moves_no_stock() {
         shop.orders.list(&buyer, "").await.is_empty(),
         "no order remains"
     );
+    shop.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -359,6 +363,7 @@ async fn cancelling_restores_the_stock_exactly_once() {
             .await
             .is_empty()
     );
+    shop.assert_invariants().await;
 }
 
 #[tokio::test]
