@@ -9,13 +9,10 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use super::breaker::{Breaker, breaker};
-use super::error::{ProductError, parse_reservation, problem_of, unexpected};
+use super::error::{INSUFFICIENT_STOCK, ProductError, parse_reservation, problem_of, unexpected};
 use super::token::ServiceTokens;
 use super::types::{Reservation, ReserveItem, ReserveRequest};
 use crate::config::OrderSettings;
-
-/// Problem type product-service answers when stock is short.
-pub const INSUFFICIENT_STOCK: &str = "urn:shop:problem:insufficient-stock";
 
 /// Longest pause between two attempts.
 const MAX_PAUSE: Duration = Duration::from_secs(1);

@@ -5,6 +5,9 @@ use serde_json::Value;
 
 use super::types::Reservation;
 
+/// Problem type of a refusal for lack of stock, product-service's and order-service's alike.
+pub const INSUFFICIENT_STOCK: &str = "urn:shop:problem:insufficient-stock";
+
 /// Why a call to product-service did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProductError {

@@ -9,8 +9,7 @@ use crate::routes::orders::OrderView;
 use crate::state::AppState;
 use crate::store::{Order, StoredResponse};
 
-/// Problem type: not enough stock for some line.
-pub const INSUFFICIENT_STOCK: &str = "urn:shop:problem:insufficient-stock";
+pub use crate::products::error::INSUFFICIENT_STOCK;
 
 /// The outcome of running the saga once.
 pub struct Outcome {
