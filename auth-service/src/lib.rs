@@ -71,9 +71,10 @@ impl Application {
         key_store.ensure_indexes(STARTUP_PATIENCE).await?;
 
         let signing = Arc::new(keys::load(&config, &db, &key_store).await?);
-        let hasher =
-            password::PasswordHasherPool::new(config.auth.hash_concurrency, config.auth.hash_queue)
-                .await?;
+        let hasher = password::PasswordHasherPool::new(
+            config.auth.hash_concurrency,
+            config.auth.hash_queue,
+        )?;
         bootstrap_admin(&config, &users, &hasher).await?;
 
         let source_store = key_store.clone();

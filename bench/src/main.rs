@@ -78,12 +78,14 @@ async fn main() -> anyhow::Result<()> {
     let duration = Duration::from_secs(args.duration);
     let c = args.concurrency;
 
+    // Idle: started and ready, before any traffic.
+    let rss_idle = report::rss(&pids);
     eprintln!(
         "seeding {} users and {} products",
         args.users, args.products
     );
     let shop = Arc::new(Shop::seed(&args).await?);
-    let rss_idle = report::rss(&pids);
+    let rss_seeded = report::rss(&pids);
 
     eprintln!("counting MongoDB round trips per request");
     let round_trips = shop.round_trips().await?;
@@ -197,7 +199,7 @@ async fn main() -> anyhow::Result<()> {
         "scenarios": scenarios,
         "references": {"figures": references, "argon2_verifications_per_sec": argon2},
         "round_trips": round_trips,
-        "rss_mb": {"idle": rss_idle, "end": rss_end},
+        "rss_mb": {"idle": rss_idle, "seeded": rss_seeded, "end": rss_end},
     });
     let targets = report::targets(&results);
     let mut results = results;
