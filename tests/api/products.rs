@@ -519,3 +519,40 @@ async fn a_merge_patch_changes_only_what_it_names_and_deleted_products_disappear
     let list: Value = app.get("/products", &token).await.json().await.unwrap();
     assert!(list["items"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn cached_reads_never_hide_a_write_made_through_the_same_replica() {
+    let app = spawn_products().await;
+    let (_, token, _) = app.auth.customer().await;
+    let service = app.auth.service_token().await;
+    let product = app.create_product(&token, "Cached", "2.00", 5).await;
+    let id = product["id"].as_str().unwrap();
+    let first_stock = |page: Value| page["items"][0]["stock"].clone();
+    // Warm both caches, then write and read again at once.
+    let page: Value = app
+        .get("/products?sort=name", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first_stock(page), 5);
+    assert_eq!(app.stock(&token, id).await, 5);
+    let reserved = app.reserve(&service, "cache-1", &[(id, 2)]).await;
+    assert_eq!(reserved.status(), StatusCode::CREATED);
+    assert_eq!(app.stock(&token, id).await, 3);
+    let page: Value = app
+        .get("/products?sort=name", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first_stock(page), 3);
+    app.create_product(&token, "Another", "1.00", 1).await;
+    let page: Value = app
+        .get("/products?sort=name", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+}

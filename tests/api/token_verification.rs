@@ -84,7 +84,7 @@ impl Setup {
     fn token(&self, claims: &Value) -> String {
         sign(&self.key, &self.kid, "at+jwt", claims)
     }
-    async fn verify(&self, token: &str) -> Result<shared::auth::Claims, AuthError> {
+    async fn verify(&self, token: &str) -> Result<std::sync::Arc<shared::auth::Claims>, AuthError> {
         self.verifier.verify(token).await
     }
 }

@@ -1,5 +1,6 @@
 //! `/products` and `/products/{id}`: create, list, read, merge-patch with If-Match, soft delete.
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -107,6 +108,7 @@ pub async fn create(
         .insert(new, &user.id)
         .await
         .map_err(sku_taken)?;
+    state.cache.invalidate(product.id);
     tracing::info!(product.id = %product.id, user.id = %user.id, "product created");
     let mut response = product_response(StatusCode::CREATED, &product, &state);
     if let Ok(location) = HeaderValue::from_str(&format!("/products/{}", product.id.to_hex())) {
@@ -162,8 +164,13 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Authenticated,
     Query(params): Query<ListParams>,
-) -> Result<axum::Json<ProductPage>> {
+) -> Result<Response> {
     let query = list_query(params, &caller)?;
+    let key = format!("{query:?}");
+    if let Some(page) = state.cache.page(&key) {
+        return Ok(json_body(page));
+    }
+    let generation = state.cache.generation();
     let mut products = state.products.list(&query).await?;
     let more = products.len() > query.limit as usize;
     products.truncate(query.limit as usize);
@@ -172,13 +179,28 @@ pub async fn list(
         .flatten()
         .map(|last| encode_cursor(&Position::of(query.sort, last)));
     let currency = &state.config.service.currency;
-    Ok(axum::Json(ProductPage {
+    let page = ProductPage {
         items: products
             .iter()
             .map(|p| ProductView::new(p, currency))
             .collect(),
         next_cursor,
-    }))
+    };
+    let page = Bytes::from(serde_json::to_vec(&page).map_err(anyhow::Error::from)?);
+    state.cache.store_page(key, generation, page.clone());
+    Ok(json_body(page))
+}
+
+/// A 200 with an already serialised JSON body.
+fn json_body(body: Bytes) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 fn list_query(params: ListParams, caller: &Authenticated) -> Result<ListQuery, Problem> {

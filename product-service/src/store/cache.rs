@@ -1,14 +1,17 @@
-//! A short-lived cache of single products, for `GET /products/{id}`.
+//! A short-lived cache of single products (`GET /products/{id}`) and of list pages
+//! (`GET /products`).
 //!
 //! Entries live at most `ttl`, which configuration caps at one second, so no replica serves a
 //! product older than the last write acknowledged by any replica for longer than that. Writes
-//! through this replica invalidate at once, and a read that started before a write on the same
-//! product is not cached, so a client never reads its own write back stale. Conditional writes
-//! (`If-Match`) always compare against the database, never the cache.
+//! through this replica invalidate at once (the product, and every cached page), and a read that
+//! started before a write is not cached, so a client never reads its own write back stale.
+//! Conditional writes (`If-Match`) always compare against the database, never the cache.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use bson::oid::ObjectId;
 use moka::sync::Cache;
 
@@ -23,6 +26,10 @@ pub struct ProductCache {
     entries: Option<Cache<ObjectId, Arc<ProductDoc>>>,
     /// When each recently written product was last written by this replica.
     writes: Cache<ObjectId, Instant>,
+    /// Serialised list pages by query, with the write generation they were read at.
+    pages: Option<Cache<String, (u64, Bytes)>>,
+    /// Incremented by every write through this replica; pages of an older generation are stale.
+    generation: Arc<AtomicU64>,
 }
 
 impl ProductCache {
@@ -40,6 +47,13 @@ impl ProductCache {
                 .max_capacity(capacity)
                 .time_to_live(MAX_TTL * 2)
                 .build(),
+            pages: (!ttl.is_zero()).then(|| {
+                Cache::builder()
+                    .max_capacity(capacity / 10 + 1)
+                    .time_to_live(ttl)
+                    .build()
+            }),
+            generation: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -66,11 +80,32 @@ impl ProductCache {
         Ok(loaded)
     }
 
-    /// Forgets a product after a write to it.
+    /// Forgets a product, and every cached page, after a write to it.
     pub fn invalidate(&self, id: ObjectId) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.writes.insert(id, Instant::now());
         if let Some(entries) = &self.entries {
             entries.invalidate(&id);
+        }
+    }
+
+    /// The current write generation: read it before querying a page, store the page with it.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// A cached page for `key`, unless a write happened since it was read.
+    pub fn page(&self, key: &str) -> Option<Bytes> {
+        let (generation, page) = self.pages.as_ref()?.get(key)?;
+        (generation == self.generation()).then_some(page)
+    }
+
+    /// Caches a page read at `generation`, unless a write happened meanwhile.
+    pub fn store_page(&self, key: String, generation: u64, page: Bytes) {
+        if let Some(pages) = &self.pages
+            && generation == self.generation()
+        {
+            pages.insert(key, (generation, page));
         }
     }
 }

@@ -1,4 +1,5 @@
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
 use http::header;
@@ -54,7 +55,7 @@ pub struct ServiceClient<S: RequiredScope> {
 }
 
 /// Verifies the bearer token of a request.
-pub async fn claims_of(parts: &Parts, verifier: &Verifier) -> Result<Claims, Problem> {
+pub async fn claims_of(parts: &Parts, verifier: &Verifier) -> Result<Arc<Claims>, Problem> {
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
         return Err(Problem::unauthorized(false));
     };
@@ -90,10 +91,10 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let claims = claims_of(parts, &Verifier::from_ref(state)).await?;
-        match (claims.role, claims.username, claims.client_id) {
+        match (claims.role, &claims.username, &claims.client_id) {
             (Some(role), Some(username), None) => Ok(AuthUser {
-                id: claims.sub,
-                username,
+                id: claims.sub.clone(),
+                username: username.clone(),
                 role,
             }),
             _ => Err(Problem::forbidden(
@@ -146,7 +147,7 @@ where
 
 /// Any valid access token, a user's or a service client's: for read-only routes.
 #[derive(Clone, Debug)]
-pub struct Authenticated(pub Claims);
+pub struct Authenticated(pub Arc<Claims>);
 
 impl Authenticated {
     /// The user id when the caller is a user.

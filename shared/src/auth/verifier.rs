@@ -157,9 +157,9 @@ impl Verifier {
     }
 
     /// Verifies a compact JWT and returns its claims.
-    pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+    pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
         if let Some(claims) = self.inner.verified.get(token) {
-            return Ok(claims.as_ref().clone());
+            return Ok(claims);
         }
         let header = decode_header(token).map_err(|e| AuthError::Malformed(e.to_string()))?;
         if header.alg != Algorithm::EdDSA {
@@ -188,10 +188,9 @@ impl Verifier {
             }
         };
         let data = decode::<Claims>(token, &key, &self.inner.validation)?;
-        self.inner
-            .verified
-            .insert(token.to_owned(), Arc::new(data.claims.clone()));
-        Ok(data.claims)
+        let claims = Arc::new(data.claims);
+        self.inner.verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
     }
 
     fn current_keys(&self) -> Arc<HashMap<String, DecodingKey>> {
