@@ -349,7 +349,7 @@ impl Shop {
         Ok(out)
     }
 
-    /// Sum of `mongodb_commands_total` over the three services.
+    /// Sum of `mongodb_commands_total` sent while serving requests, over the three services.
     async fn commands(&self) -> u64 {
         let mut total = 0;
         for base in [&self.auth, &self.product, &self.order] {
@@ -359,7 +359,9 @@ impl Shop {
             let text = response.text().await.unwrap_or_default();
             total += text
                 .lines()
-                .filter(|l| l.starts_with("mongodb_commands_total{"))
+                .filter(|l| {
+                    l.starts_with("mongodb_commands_total{") && l.contains(r#"origin="request""#)
+                })
                 .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
                 .sum::<f64>() as u64;
         }

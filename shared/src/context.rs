@@ -55,6 +55,11 @@ impl RequestContext {
         CURRENT.try_with(Clone::clone).ok()
     }
 
+    /// Whether a request is being served in this task.
+    pub fn is_set() -> bool {
+        CURRENT.try_with(|_| ()).is_ok()
+    }
+
     /// The current request id, if inside a request.
     pub fn current_request_id() -> Option<String> {
         CURRENT.try_with(|c| c.request_id.clone()).ok()

@@ -38,11 +38,22 @@ pub async fn connect(config: &CommonConfig, app_name: &str) -> anyhow::Result<Cl
 pub const COMMANDS: &str = "mongodb_commands_total";
 
 /// Counts every command the driver sends (command monitoring), so round trips per request can
-/// be read off `/metrics`.
+/// be read off `/metrics`: `origin="request"` for commands sent while serving a request,
+/// `origin="background"` for the services' own tasks (recovery, start-up).
 fn count_command(client: &str, event: CommandEvent) {
     if let CommandEvent::Started(started) = event {
-        metrics::counter!(COMMANDS, "client" => client.to_owned(), "command" => started.command_name)
-            .increment(1);
+        let origin = if crate::context::RequestContext::is_set() {
+            "request"
+        } else {
+            "background"
+        };
+        metrics::counter!(
+            COMMANDS,
+            "client" => client.to_owned(),
+            "command" => started.command_name,
+            "origin" => origin,
+        )
+        .increment(1);
     }
 }
 

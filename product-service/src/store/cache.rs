@@ -2,33 +2,36 @@
 //! (`GET /products`).
 //!
 //! Entries live at most `ttl`, which configuration caps at one second, so no replica serves a
-//! product older than the last write acknowledged by any replica for longer than that. Writes
-//! through this replica invalidate at once (the product, and every cached page), and a read that
-//! started before a write is not cached, so a client never reads its own write back stale.
-//! Conditional writes (`If-Match`) always compare against the database, never the cache.
+//! product older than the last write acknowledged by any replica for longer than that. Every
+//! write through this replica moves a generation counter that is part of every key, so the
+//! entries read before it are never served again (not even by a load that was already running
+//! when the write happened): a client never reads its own write back stale. Concurrent misses
+//! for one key share a single database read. Conditional writes (`If-Match`) always compare
+//! against the database, never the cache.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use bson::oid::ObjectId;
-use moka::sync::Cache;
+use moka::future::Cache;
 
 use super::{ProductDoc, Products};
 
 /// The longest an entry may live.
 pub const MAX_TTL: Duration = Duration::from_secs(1);
 
-/// Cache of live products by id.
+/// Cached products: by (write generation, id); `None` for an id with no live product.
+type ProductEntries = Cache<(u64, ObjectId), Option<Arc<ProductDoc>>>;
+
+/// Cache of live products by id and of serialised list pages by query.
 #[derive(Clone)]
 pub struct ProductCache {
-    entries: Option<Cache<ObjectId, Arc<ProductDoc>>>,
-    /// When each recently written product was last written by this replica.
-    writes: Cache<ObjectId, Instant>,
-    /// Serialised list pages by query, with the write generation they were read at.
-    pages: Option<Cache<String, (u64, Bytes)>>,
-    /// Incremented by every write through this replica; pages of an older generation are stale.
+    products: Option<ProductEntries>,
+    pages: Option<Cache<(u64, String), Bytes>>,
+    /// Incremented by every write through this replica.
     generation: Arc<AtomicU64>,
 }
 
@@ -36,18 +39,15 @@ impl ProductCache {
     /// A cache keeping entries `ttl` (at most [`MAX_TTL`]; zero disables it).
     pub fn new(ttl: Duration, capacity: u64) -> Self {
         let ttl = ttl.min(MAX_TTL);
+        let enabled = !ttl.is_zero();
         Self {
-            entries: (!ttl.is_zero()).then(|| {
+            products: enabled.then(|| {
                 Cache::builder()
                     .max_capacity(capacity)
                     .time_to_live(ttl)
                     .build()
             }),
-            writes: Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(MAX_TTL * 2)
-                .build(),
-            pages: (!ttl.is_zero()).then(|| {
+            pages: enabled.then(|| {
                 Cache::builder()
                     .max_capacity(capacity / 10 + 1)
                     .time_to_live(ttl)
@@ -57,55 +57,43 @@ impl ProductCache {
         }
     }
 
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
     /// The live product, from the cache when fresh, else from the database.
     pub async fn get(
         &self,
         id: ObjectId,
         products: &Products,
     ) -> mongodb::error::Result<Option<Arc<ProductDoc>>> {
-        let Some(entries) = &self.entries else {
-            return Ok(products.find_live(id).await?.map(Arc::new));
-        };
-        if let Some(hit) = entries.get(&id) {
-            return Ok(Some(hit));
+        let load = async move { Ok(products.find_live(id).await?.map(Arc::new)) };
+        match &self.products {
+            None => load.await,
+            Some(cache) => cache
+                .try_get_with((self.generation(), id), load)
+                .await
+                .map_err(|e: Arc<mongodb::error::Error>| e.as_ref().clone()),
         }
-        let started = Instant::now();
-        let loaded = products.find_live(id).await?.map(Arc::new);
-        if let Some(product) = &loaded {
-            let written_since = self.writes.get(&id).is_some_and(|at| at >= started);
-            if !written_since {
-                entries.insert(id, product.clone());
-            }
-        }
-        Ok(loaded)
     }
 
-    /// Forgets a product, and every cached page, after a write to it.
-    pub fn invalidate(&self, id: ObjectId) {
+    /// The serialised page for `query` (any stable description of it), from the cache when
+    /// fresh, else from `load`.
+    pub async fn page<F>(&self, query: String, load: F) -> mongodb::error::Result<Bytes>
+    where
+        F: Future<Output = mongodb::error::Result<Bytes>>,
+    {
+        match &self.pages {
+            None => load.await,
+            Some(cache) => cache
+                .try_get_with((self.generation(), query), load)
+                .await
+                .map_err(|e: Arc<mongodb::error::Error>| e.as_ref().clone()),
+        }
+    }
+
+    /// Makes every entry read before now unreachable, after a write to `_id`.
+    pub fn invalidate(&self, _id: ObjectId) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.writes.insert(id, Instant::now());
-        if let Some(entries) = &self.entries {
-            entries.invalidate(&id);
-        }
-    }
-
-    /// The current write generation: read it before querying a page, store the page with it.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
-    }
-
-    /// A cached page for `key`, unless a write happened since it was read.
-    pub fn page(&self, key: &str) -> Option<Bytes> {
-        let (generation, page) = self.pages.as_ref()?.get(key)?;
-        (generation == self.generation()).then_some(page)
-    }
-
-    /// Caches a page read at `generation`, unless a write happened meanwhile.
-    pub fn store_page(&self, key: String, generation: u64, page: Bytes) {
-        if let Some(pages) = &self.pages
-            && generation == self.generation()
-        {
-            pages.insert(key, (generation, page));
-        }
     }
 }
