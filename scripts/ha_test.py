@@ -7,23 +7,25 @@ binaries. Standard library only.
 1. Starts two instances of each service on loopback ports, and nginx on the usual ports 8000-8002
    with deploy/nginx/nginx.conf copied unchanged beside a generated upstreams.conf.
 2. Sets up users and products, then drives a steady stream of requests through nginx from
-   several threads: orders (POST /orders with an Idempotency-Key; a 502/503/504 or a dropped
-   connection is retried by the client with the same key, as a careful client does) and reads
-   (GET /products/{id}, GET /orders, GET /me).
+   several threads: orders (POST /orders with an Idempotency-Key; re-sent with the same key on
+   409 idempotency-key-in-flight and on 503 after Retry-After for up to 40 s, and on a
+   502/504/dropped connection up to 3 attempts, as a careful client does) and reads
+   (GET /products/{id}, GET /orders, GET /me, GET /health/ready).
 3. Phases: baseline; then for each service in turn, SIGKILL one of its two instances ("during"),
    restart it, wait until it is ready, and measure again ("after").
 4. Reports, per phase: requests sent, failed (5xx or transport error seen by the client), p50/p99
-   latency; operations failed after the client's retries; and checks at the end that no stock was
-   lost or doubled: for every product, initial stock - current stock = quantities of the
-   confirmed orders, and every Idempotency-Key answered 201 produced exactly one order.
+   latency; operations failed after the client's retries. Then checks, once pending orders are
+   settled: every order answered 201 exists and is confirmed with the lines ordered, no other
+   order is confirmed, initial stock - current stock = confirmed quantities per product, and
+   the shared invariant checker (check-invariants) on the run's databases.
 
 When product-service or order-service does not serve its routes yet, the load falls back to the
 routes that exist (auth-service's) and the report says so; the kills and restarts still happen.
 
-Exit status 0 when the documented bound holds:
-  - no operation fails after the client's retries (3 attempts, same Idempotency-Key), and
-  - at most MAX_FAILED_FRACTION of the requests sent in any phase failed, and
-  - the stock invariant holds (when orders were exercised).
+Exit status 0 when the documented bound holds (see MAX_FAILED_PER_THREAD):
+  - no operation fails after the client's retries, and
+  - at most MAX_FAILED_PER_THREAD x threads requests failed in any phase, all of them 503, and
+  - the invariants hold (when orders were exercised).
 """
 
 from __future__ import annotations
@@ -49,10 +51,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The documented bound: requests failed per phase, as a fraction of those sent. Requests that
-# were in flight on a killed instance and cannot be re-sent safely (POST /token, or an order
-# without an Idempotency-Key, which this load never sends) may fail; nginx re-sends the rest.
-MAX_FAILED_FRACTION = 0.01
+# The documented bound (README, "High availability"). nginx re-sends every request of this load
+# that a killed instance refused or dropped (GETs, and POST /orders with an Idempotency-Key), so
+# no client sees a 502/504 or a dropped connection: any of those fails the run. What may reach
+# the client is a 503 with Retry-After from order-service while the products an order touches
+# are locked by a reservation transaction whose caller died with a killed instance: until the
+# database aborts it (MONGO_TXN_LIFETIME_SECS, 5 s here) reservations of those products wait and
+# order-service answers 503 after its 3 s deadline. The client re-sends after Retry-After with the
+# same key, so one client thread meets at most two such 503s per kill: at most
+# MAX_FAILED_PER_THREAD x threads failed requests per phase, all 503, and no failed operation.
+MAX_FAILED_PER_THREAD = 2
 CLIENT_ATTEMPTS = 3
 # How long a client keeps re-sending an order whose key is still claimed by a request that died
 # with its instance (409 idempotency-key-in-flight): REQUEST_TIMEOUT_MS + 5 s until the key is
@@ -249,12 +257,15 @@ class Stats:
     latencies: list[float] = field(default_factory=list)
     sent: int = 0
     failed: int = 0
+    failed_by_status: dict[int, int] = field(default_factory=dict)
     by_kind: dict[str, list[int]] = field(default_factory=dict)  # kind -> [sent, failed]
 
     def add(self, kind: str, reply: Reply) -> None:
         bad = reply.status == 0 or reply.status >= 500
         self.sent += 1
         self.failed += bad
+        if bad:
+            self.failed_by_status[reply.status] = self.failed_by_status.get(reply.status, 0) + 1
         self.latencies.append(reply.seconds)
         k = self.by_kind.setdefault(kind, [0, 0])
         k[0] += 1
@@ -537,20 +548,25 @@ def main() -> int:
 
         print()
         print(f"{'phase':<28}{'sent':>8}{'failed':>8}{'p50 ms':>10}{'p99 ms':>10}")
-        worst = 0.0
+        max_failed = MAX_FAILED_PER_THREAD * args.threads
+        worst = 0
+        not_503 = 0
         total_sent = total_failed = 0
         for name in phases:
             s = load.stats.get(name, Stats())
             total_sent += s.sent
             total_failed += s.failed
-            frac = s.failed / s.sent if s.sent else 0.0
-            worst = max(worst, frac)
+            worst = max(worst, s.failed)
+            not_503 += sum(n for status, n in s.failed_by_status.items() if status != 503)
             print(f"{name:<28}{s.sent:>8}{s.failed:>8}{percentile(s.latencies, 0.5) * 1000:>10.1f}{percentile(s.latencies, 0.99) * 1000:>10.1f}")
             for kind, (sent, failed) in sorted(s.by_kind.items()):
                 if failed:
                     print(f"    {kind:<24}{sent:>8}{failed:>8}")
+            if s.failed:
+                print("    failed by status: " + ", ".join(
+                    f"{status or 'transport error'}: {n}" for status, n in sorted(s.failed_by_status.items())))
         print(f"{'total':<28}{total_sent:>8}{total_failed:>8}")
-        print(f"operations failed after {CLIENT_ATTEMPTS} client attempts: {len(load.failed_operations)}")
+        print(f"operations failed after the client's retries: {len(load.failed_operations)}")
         for line in load.failed_operations[:20]:
             print(f"    {line}")
 
@@ -566,11 +582,12 @@ def main() -> int:
         else:
             print("stock invariant: not checked (orders not served yet; reads and kills only)")
 
-        ok = not load.failed_operations and worst <= MAX_FAILED_FRACTION and not problems
-        checks = 3
-        failed_checks = (bool(load.failed_operations)) + (worst > MAX_FAILED_FRACTION) + bool(problems)
-        print(f"bound: at most {MAX_FAILED_FRACTION:.1%} of requests failed per phase (worst {worst:.2%}), "
-              f"no failed operation, invariant intact")
+        checks = 4
+        failed_checks = (bool(load.failed_operations) + (worst > max_failed) + bool(not_503)
+                         + bool(problems))
+        ok = failed_checks == 0
+        print(f"bound: at most {max_failed} failed requests per phase (worst {worst}), all of them 503 "
+              f"with Retry-After ({not_503} were not), no failed operation, invariants intact")
         print(f"ha-test: {checks - failed_checks} passed, {failed_checks} failed "
               f"({time.monotonic() - started_at:.0f} s)")
         return 0 if ok else 1
