@@ -136,6 +136,8 @@ def http(method: str, url: str, body=None, headers=None, form=False, timeout=15.
 
 def port_free(port: int) -> bool:
     with socket.socket() as s:
+        # As nginx binds: connections of a previous run in TIME_WAIT do not make the port busy.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("0.0.0.0", port))
             return True
