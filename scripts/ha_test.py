@@ -55,8 +55,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # that a killed instance refused or dropped (GETs, and POST /orders with an Idempotency-Key), so
 # no client sees a 502/504 or a dropped connection: any of those fails the run. What may reach
 # the client is a 503 with Retry-After from order-service while the products an order touches
-# are locked by a reservation transaction whose caller died with a killed instance: until the
-# database aborts it (MONGO_TXN_LIFETIME_SECS, 5 s here) reservations of those products wait and
+# are locked by a reservation transaction left open by a product-service instance killed inside
+# it: until the database aborts it (MONGO_TXN_LIFETIME_SECS, 5 s here) reservations of those products wait and
 # order-service answers 503 after its 3 s deadline. The client re-sends after Retry-After with the
 # same key, so one client thread meets at most two such 503s per kill: at most
 # MAX_FAILED_PER_THREAD x threads failed requests per phase, all 503, and no failed operation.
