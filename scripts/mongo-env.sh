@@ -36,6 +36,7 @@ start_test_mongo() {
     MONGO_DIR=$(mktemp -d)
     echo "Starting mongod (replica set rs0) on port $port."
     mongod --replSet rs0 --bind_ip 127.0.0.1 --port "$port" --dbpath "$MONGO_DIR" \
+      --setParameter "transactionLifetimeLimitSeconds=${MONGO_TXN_LIFETIME_SECS:-60}" \
       --logpath "$MONGO_DIR/mongod.log" --fork >/dev/null
     MONGO_PID=$(pgrep -n -f "mongod --replSet rs0 --bind_ip 127.0.0.1 --port $port" || true)
     wait_for_port "$port" || { echo "mongod did not start" >&2; return 1; }
@@ -57,7 +58,20 @@ PY
   else
     ensure_venv
     echo "Starting SecantusDB on port $port."
-    "$_root/.venv/bin/python" -m secantus --host 127.0.0.1 --port "$port" --storage-path :memory: \
+    # MONGO_TXN_LIFETIME_SECS: how long a transaction whose client died (SIGKILL mid-transaction)
+    # keeps its documents locked before the server aborts it; mongod's
+    # transactionLifetimeLimitSeconds, default 60. SecantusDB has the same limit but no flag for
+    # it, so it is set through its Python API.
+    "$_root/.venv/bin/python" -c '
+import sys, secantus.cli, secantus.server
+lifetime = float(sys.argv[1])
+init = secantus.server.SecantusDBServer.__init__
+def patched(self, *args, **kwargs):
+    kwargs.setdefault("transaction_lifetime_seconds", lifetime)
+    init(self, *args, **kwargs)
+secantus.server.SecantusDBServer.__init__ = patched
+sys.exit(secantus.cli.main(sys.argv[2:]))
+' "${MONGO_TXN_LIFETIME_SECS:-60}" --host 127.0.0.1 --port "$port" --storage-path :memory: \
       --log-level WARNING >"${SECANTUS_LOG:-/dev/null}" 2>&1 &
     MONGO_PID=$!
     wait_for_port "$port" || { echo "SecantusDB did not start" >&2; return 1; }

@@ -334,3 +334,45 @@ async fn the_invariant_checker_reports_stock_that_vanished() {
     assert_eq!(report.violations.len(), 1, "{report}");
     assert!(report.violations[0].contains(id));
 }
+
+/// A caller that goes away mid-reservation (order-service killed, or past its attempt timeout)
+/// must not leave the reservation's transaction open on the server: it would hold the product
+/// until the server aborts it (60 s by default), and every other reservation of the product
+/// would fail with 503 meanwhile (seen in ./scripts/ha-test.sh).
+#[tokio::test]
+async fn callers_that_go_away_mid_reservation_leave_the_product_reservable() {
+    let app = spawn_products().await;
+    let (_, token, _) = app.auth.customer().await;
+    let service = app.auth.service_token().await;
+    let product = app
+        .create_product(&token, "Abandoned", "5.00", 100_000)
+        .await;
+    let id = product["id"].as_str().unwrap();
+    // Rounds of concurrent callers giving up after 1..=60 ms: some before their transaction
+    // starts, some inside it, while others' transactions are running.
+    for round in 0..5 {
+        let callers = (1..=30u64).map(|i| {
+            let request = app
+                .request(Method::POST, "/reservations", Some(&service))
+                .json(&serde_json::json!({
+                    "order_id": format!("gone-{round}-{i}"),
+                    "items": [{"product_id": id, "quantity": 1}],
+                }))
+                .timeout(std::time::Duration::from_millis(2 * i));
+            async move {
+                let _ = request.send().await;
+            }
+        });
+        join_all(callers).await;
+    }
+    let started = std::time::Instant::now();
+    let response = app.reserve(&service, "stays", &[(id, 1)]).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "the next reservation took {:?}",
+        started.elapsed()
+    );
+    // Whatever the callers saw, every reservation that exists holds its stock, and no more.
+    assert_invariants(&app.db_name, None).await;
+}

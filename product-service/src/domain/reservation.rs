@@ -47,7 +47,7 @@ pub struct ReservationLine {
 }
 
 /// A checked reservation request.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ReservationRequest {
     /// Order id.
     pub order_id: String,

@@ -26,6 +26,7 @@ use mongodb::options::{ReadConcern, WriteConcern};
 use mongodb::{Client, ClientSession, Collection, Database};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use super::products::{ProductDoc, Products};
 use crate::domain::{ReservationLine, ReservationRequest};
@@ -167,9 +168,21 @@ impl Reservations {
         self.collection.find_one(doc! {"_id": order_id}).await
     }
 
-    /// Reserves every line or none.
-    #[tracing::instrument(skip_all, fields(order.id = %request.order_id, lines = request.lines.len()))]
+    /// Reserves every line or none. Runs to the end even if the caller goes away (see
+    /// [`to_the_end`]).
     pub async fn reserve(
+        &self,
+        request: &ReservationRequest,
+        currency: &str,
+        client_id: &str,
+    ) -> mongodb::error::Result<ReserveOutcome> {
+        let (this, request) = (self.clone(), request.clone());
+        let (currency, client_id) = (currency.to_owned(), client_id.to_owned());
+        to_the_end(async move { this.reserve_now(&request, &currency, &client_id).await }).await
+    }
+
+    #[tracing::instrument(skip_all, fields(order.id = %request.order_id, lines = request.lines.len()))]
+    async fn reserve_now(
         &self,
         request: &ReservationRequest,
         currency: &str,
@@ -312,9 +325,15 @@ impl Reservations {
         Ok(ReserveOutcome::Short(short))
     }
 
-    /// Gives the stock back once; leaves a tombstone for an order id never reserved.
-    #[tracing::instrument(skip_all, fields(order.id = %order_id))]
+    /// Gives the stock back once; leaves a tombstone for an order id never reserved. Runs to the
+    /// end even if the caller goes away (see [`to_the_end`]).
     pub async fn release(&self, order_id: &str) -> mongodb::error::Result<ReleaseOutcome> {
+        let (this, order_id) = (self.clone(), order_id.to_owned());
+        to_the_end(async move { this.release_now(&order_id).await }).await
+    }
+
+    #[tracing::instrument(skip_all, fields(order.id = %order_id))]
+    async fn release_now(&self, order_id: &str) -> mongodb::error::Result<ReleaseOutcome> {
         let started = Instant::now();
         let mut backoff = Duration::from_millis(5);
         loop {
@@ -457,6 +476,23 @@ async fn commit(session: &mut ClientSession) -> mongodb::error::Result<()> {
             }
             other => return other,
         }
+    }
+}
+
+/// Runs a transaction on a task of its own, so it is committed or aborted even when the request
+/// that started it is dropped (the caller disconnected: order-service killed or past its attempt
+/// timeout; or the request timed out). A transaction dropped mid-way stays open on the server,
+/// holding the products it wrote until the server aborts it (`transactionLifetimeLimitSeconds`,
+/// 60 s by default), and every other reservation of those products waits and fails meanwhile.
+async fn to_the_end<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    match tokio::spawn(work.in_current_span()).await {
+        Ok(value) => value,
+        Err(e) => std::panic::resume_unwind(
+            e.try_into_panic()
+                .unwrap_or_else(|e| Box::new(format!("reservation task: {e}"))),
+        ),
     }
 }
 
