@@ -84,7 +84,7 @@ ensure_venv() {
   if [ ! -x "$_root/.venv/bin/python" ] || ! "$_root/.venv/bin/python" -c 'import secantus, pymongo' 2>/dev/null; then
     echo "Installing SecantusDB into .venv (once)."
     python3 -m venv "$_root/.venv"
-    "$_root/.venv/bin/pip" install --quiet --disable-pip-version-check secantusdb pymongo
+    "$_root/.venv/bin/pip" install --quiet --disable-pip-version-check secantusdb==0.7.0b3 pymongo
   fi
 }
 
