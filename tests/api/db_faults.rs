@@ -1,5 +1,5 @@
-//! Database faults: the MongoDB-protocol server under auth- and product-service is stopped and
-//! started again. Readiness turns 503 within seconds, requests answer 503 problem+json quickly
+//! Database faults: the MongoDB-protocol server under all three services is stopped and started
+//! again. Readiness turns 503 within seconds, requests answer 503 problem+json quickly
 //! instead of hanging, and both services recover on their own, with no acknowledged write lost.
 //!
 //! The test runs its own SecantusDB (from the project's `.venv`, which `scripts/test.sh` sets up)
@@ -13,6 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::order_helpers::spawn_order_with;
 
 struct Database {
     child: Option<Child>,
@@ -136,6 +137,12 @@ async fn services_answer_503_while_the_database_is_down_and_recover_by_themselve
     let products = product_service::Application::build(config).await.unwrap();
     let products_url = format!("http://127.0.0.1:{}", products.port());
     tokio::spawn(products.run_until_stopped());
+    let orders = spawn_order_with(&auth, &products_url, |c| {
+        c.common.mongodb_uri = uri.clone().into();
+        c.common.mongodb_timeout_ms = 1_000;
+        c.common.request_timeout_ms = 4_000;
+    })
+    .await;
     let http = client();
 
     let (name, token, _) = auth.customer().await;
@@ -149,13 +156,22 @@ async fn services_answer_503_while_the_database_is_down_and_recover_by_themselve
         .json()
         .await
         .unwrap();
-    let product_url = format!(
-        "{products_url}/products/{}",
-        created["id"].as_str().unwrap()
-    );
+    let product_id = created["id"].as_str().unwrap().to_owned();
+    let product_url = format!("{products_url}/products/{product_id}");
+    let order_body = json!({"items": [{"product_id": product_id, "quantity": 1}]});
+    let placed = http
+        .post(format!("{}/orders", orders.url))
+        .bearer_auth(&token)
+        .json(&order_body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(placed.status(), StatusCode::CREATED);
+    let placed: Value = placed.json().await.unwrap();
+    let order_url = format!("{}/orders/{}", orders.url, placed["id"].as_str().unwrap());
 
     db.stop();
-    for base in [&auth.url, &products_url] {
+    for base in [&auth.url, &products_url, &orders.url] {
         let took = wait_for(
             &http,
             &format!("{base}/health/ready"),
@@ -198,14 +214,30 @@ async fn services_answer_503_while_the_database_is_down_and_recover_by_themselve
         .await
         .unwrap();
     assert_eq!(write.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let order = http
+        .post(format!("{}/orders", orders.url))
+        .bearer_auth(&token)
+        .json(&order_body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(order.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(order.headers()["content-type"], "application/problem+json");
+    let listed = http
+        .get(format!("{}/orders", orders.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "three requests took {:?}",
+        started.elapsed() < Duration::from_secs(15),
+        "five requests took {:?}",
         started.elapsed()
     );
 
     db.restart();
-    for base in [&auth.url, &products_url] {
+    for base in [&auth.url, &products_url, &orders.url] {
         wait_for(
             &http,
             &format!("{base}/health/ready"),
@@ -223,8 +255,33 @@ async fn services_answer_503_while_the_database_is_down_and_recover_by_themselve
     assert_eq!(read.status(), StatusCode::OK);
     assert_eq!(
         read.json::<Value>().await.unwrap()["stock"],
-        4,
-        "the acknowledged write survived"
+        3,
+        "the acknowledged sale survived"
+    );
+    let order: Value = http
+        .get(&order_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        order["status"], "confirmed",
+        "the acknowledged order survived"
+    );
+    let again = http
+        .post(format!("{}/orders", orders.url))
+        .bearer_auth(&token)
+        .json(&order_body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::CREATED,
+        "orders are taken again without a restart"
     );
     assert_eq!(
         auth.login(&name, "a good password").await.status(),
