@@ -23,11 +23,9 @@ pub mod tokens;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-use axum::Router;
 use shared::auth::{KeySource, Verifier};
 use shared::net::AddressLimiter;
-use tokio::net::TcpListener;
+use shared::server::BoundService;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
@@ -39,11 +37,7 @@ const STARTUP_PATIENCE: Duration = Duration::from_secs(60);
 
 /// A built auth-service, bound to its port and ready to run.
 pub struct Application {
-    listener: TcpListener,
-    router: Router,
-    port: u16,
-    grace: Duration,
-    stop: CancellationToken,
+    service: BoundService,
 }
 
 impl Application {
@@ -93,11 +87,7 @@ impl Application {
             config.auth.rate_limit_per_minute,
             config.auth.rate_limit_burst,
         );
-        let listener = TcpListener::bind(config.auth.bind_addr()?)
-            .await
-            .context("binding auth-service's port")?;
-        let port = listener.local_addr()?.port();
-        let grace = config.common.shutdown_timeout();
+        let addr = config.auth.bind_addr()?;
         let common = config.common.clone();
         let state = AppState {
             config: Arc::new(config),
@@ -111,33 +101,24 @@ impl Application {
             limiter,
             clients: Arc::new(clients),
         };
-        let router = shared::server::with_common_layers(
-            router(state).merge(shared::server::ops_routes(client)),
-            "auth-service",
-            &common,
-        );
-        Ok(Self {
-            listener,
-            router,
-            port,
-            grace,
-            stop: CancellationToken::new(),
-        })
+        let service =
+            BoundService::bind("auth-service", addr, router(state), client, &common).await?;
+        Ok(Self { service })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.service.port()
     }
 
     /// Cancel it to shut the service down gracefully (as SIGTERM does).
     pub fn stop_token(&self) -> CancellationToken {
-        self.stop.clone()
+        self.service.stop_token()
     }
 
     /// Serves until SIGINT/SIGTERM or the stop token.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        shared::server::serve(self.listener, self.router, self.grace, self.stop).await
+        self.service.run_until_stopped().await
     }
 }
 

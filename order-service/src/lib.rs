@@ -27,9 +27,8 @@ pub mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use shared::auth::Verifier;
-use tokio::net::TcpListener;
+use shared::server::BoundService;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
@@ -41,12 +40,8 @@ const STARTUP_PATIENCE: Duration = Duration::from_secs(60);
 
 /// A built order-service, bound to its port and ready to run.
 pub struct Application {
-    listener: TcpListener,
-    router: axum::Router,
+    service: BoundService,
     state: AppState,
-    port: u16,
-    grace: Duration,
-    stop: CancellationToken,
 }
 
 impl Application {
@@ -73,11 +68,7 @@ impl Application {
             config.service.rate_limit_burst,
         );
         let verifier = Verifier::remote(config.common.verifier_config(), reqwest::Client::new());
-        let listener = TcpListener::bind(config.service.bind_addr()?)
-            .await
-            .context("binding order-service's port")?;
-        let port = listener.local_addr()?.port();
-        let grace = config.common.shutdown_timeout();
+        let addr = config.service.bind_addr()?;
         let common = config.common.clone();
         let state = AppState {
             config: Arc::new(config),
@@ -87,37 +78,33 @@ impl Application {
             order_limiter,
             verifier,
         };
-        let router = shared::server::with_common_layers(
-            router(state.clone()).merge(shared::server::ops_routes(client)),
+        let service = BoundService::bind(
             "order-service",
+            addr,
+            router(state.clone()),
+            client,
             &common,
-        );
-        Ok(Self {
-            listener,
-            router,
-            state,
-            port,
-            grace,
-            stop: CancellationToken::new(),
-        })
+        )
+        .await?;
+        Ok(Self { service, state })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.service.port()
     }
 
     /// Cancel it to shut the service down gracefully (as SIGTERM does).
     pub fn stop_token(&self) -> CancellationToken {
-        self.stop.clone()
+        self.service.stop_token()
     }
 
     /// Serves, with the recovery task running beside, until SIGINT/SIGTERM or the stop token.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let recovery = tokio::spawn(recovery::run(self.state.clone(), self.stop.clone()));
-        let served =
-            shared::server::serve(self.listener, self.router, self.grace, self.stop.clone()).await;
-        self.stop.cancel();
+        let stop = self.service.stop_token();
+        let recovery = tokio::spawn(recovery::run(self.state, stop.clone()));
+        let served = self.service.run_until_stopped().await;
+        stop.cancel();
         recovery.abort();
         served
     }

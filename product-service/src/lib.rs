@@ -18,10 +18,8 @@ pub mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-use axum::Router;
 use shared::auth::Verifier;
-use tokio::net::TcpListener;
+use shared::server::BoundService;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
@@ -33,11 +31,7 @@ const STARTUP_PATIENCE: Duration = Duration::from_secs(60);
 
 /// A built product-service, bound to its port and ready to run.
 pub struct Application {
-    listener: TcpListener,
-    router: Router,
-    port: u16,
-    grace: Duration,
-    stop: CancellationToken,
+    service: BoundService,
 }
 
 impl Application {
@@ -62,11 +56,7 @@ impl Application {
             Duration::from_millis(config.service.txn_retry_budget_ms),
         );
         let verifier = Verifier::remote(config.common.verifier_config(), reqwest::Client::new());
-        let listener = TcpListener::bind(config.service.bind_addr()?)
-            .await
-            .context("binding product-service's port")?;
-        let port = listener.local_addr()?.port();
-        let grace = config.common.shutdown_timeout();
+        let addr = config.service.bind_addr()?;
         let common = config.common.clone();
         let state = AppState {
             cache: store::ProductCache::new(
@@ -78,32 +68,23 @@ impl Application {
             reservations,
             verifier,
         };
-        let router = shared::server::with_common_layers(
-            router(state).merge(shared::server::ops_routes(client)),
-            "product-service",
-            &common,
-        );
-        Ok(Self {
-            listener,
-            router,
-            port,
-            grace,
-            stop: CancellationToken::new(),
-        })
+        let service =
+            BoundService::bind("product-service", addr, router(state), client, &common).await?;
+        Ok(Self { service })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.service.port()
     }
 
     /// Cancel it to shut the service down gracefully (as SIGTERM does).
     pub fn stop_token(&self) -> CancellationToken {
-        self.stop.clone()
+        self.service.stop_token()
     }
 
     /// Serves until SIGINT/SIGTERM or the stop token.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        shared::server::serve(self.listener, self.router, self.grace, self.stop).await
+        self.service.run_until_stopped().await
     }
 }

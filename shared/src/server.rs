@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
@@ -264,5 +265,53 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+/// A service's routes bound to its port, wrapped in the common middleware with the operations
+/// routes beside them: what each service's `Application` holds.
+pub struct BoundService {
+    listener: TcpListener,
+    router: Router,
+    port: u16,
+    grace: Duration,
+    stop: CancellationToken,
+}
+
+impl BoundService {
+    /// Binds `addr` (port 0 picks a free port) and assembles the full router of service `name`.
+    pub async fn bind(
+        name: &'static str,
+        addr: SocketAddr,
+        routes: Router,
+        mongo: mongodb::Client,
+        common: &CommonConfig,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {name} to {addr}"))?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            router: with_common_layers(routes.merge(ops_routes(mongo)), name, common),
+            port,
+            grace: common.shutdown_timeout(),
+            stop: CancellationToken::new(),
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Cancel it to shut the service down gracefully (as SIGTERM does).
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM or the stop token, then drains for at most the grace period.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        serve(self.listener, self.router, self.grace, self.stop).await
     }
 }
