@@ -8,6 +8,7 @@ pub mod well_known;
 
 use axum::Router;
 use axum::routing::{get, post};
+use shared::openapi::BearerAuth;
 use utoipa::OpenApi;
 
 use crate::state::AppState;
@@ -30,29 +31,23 @@ use crate::state::AppState;
         shared::auth::JwkSet,
         shared::auth::Jwk,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ClientBasic),
 )]
 pub struct ApiDoc;
 
-struct BearerAuth;
+/// Declares the `client_basic` scheme: HTTP Basic client authentication at `/token`.
+struct ClientBasic;
 
-impl utoipa::Modify for BearerAuth {
+impl utoipa::Modify for ClientBasic {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                Http::builder()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "client_basic",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
-        );
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "client_basic",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+            );
     }
 }
 

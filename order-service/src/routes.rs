@@ -3,6 +3,7 @@
 pub mod orders;
 
 use axum::Router;
+use shared::openapi::BearerAuth;
 use utoipa::OpenApi;
 
 use crate::state::AppState;
@@ -30,24 +31,6 @@ use crate::state::AppState;
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                Http::builder()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// The service's routes (without the operations routes, which the application adds).
 pub fn router(state: AppState) -> Router {

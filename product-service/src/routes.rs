@@ -7,6 +7,7 @@ pub mod views;
 
 use axum::Router;
 use axum::routing::{get, post};
+use shared::openapi::BearerAuth;
 use utoipa::OpenApi;
 
 use crate::state::AppState;
@@ -29,26 +30,6 @@ use crate::state::AppState;
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme(
-                "bearer",
-                SecurityScheme::Http(
-                    Http::builder()
-                        .scheme(HttpAuthScheme::Bearer)
-                        .bearer_format("JWT")
-                        .build(),
-                ),
-            );
-    }
-}
 
 /// The service's routes (the operations routes are added by the application).
 pub fn router(state: AppState) -> Router {
