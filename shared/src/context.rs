@@ -4,7 +4,7 @@
 //! problem responses can carry the request id and outbound calls can forward both headers.
 
 use http::{HeaderMap, HeaderValue};
-use rand::RngCore;
+use rand::Rng;
 
 /// Header carrying the request id.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -27,18 +27,33 @@ tokio::task_local! {
 impl RequestContext {
     /// Builds the context from incoming headers.
     pub fn from_headers(headers: &HeaderMap) -> Self {
+        let mut rng = rand::thread_rng();
         let request_id = headers
             .get(REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .filter(|v| is_valid_request_id(v))
-            .map(str::to_owned)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let trace_id = headers
+            .map_or_else(
+                || {
+                    let id = uuid::Builder::from_random_bytes(rng.r#gen()).into_uuid();
+                    id.hyphenated()
+                        .encode_lower(&mut uuid::Uuid::encode_buffer())
+                        .to_owned()
+                },
+                str::to_owned,
+            );
+        let mut traceparent = String::with_capacity(55);
+        traceparent.push_str("00-");
+        match headers
             .get(TRACEPARENT)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_trace_id)
-            .unwrap_or_else(|| random_hex(16));
-        let traceparent = format!("00-{trace_id}-{}-01", random_hex(8));
+        {
+            Some(trace_id) => traceparent.push_str(&trace_id),
+            None => push_hex(&mut traceparent, &rng.r#gen::<[u8; 16]>()),
+        }
+        traceparent.push('-');
+        push_hex(&mut traceparent, &rng.r#gen::<[u8; 8]>());
+        traceparent.push_str("-01");
         Self {
             request_id,
             traceparent,
@@ -77,7 +92,12 @@ pub fn propagate(headers: &mut HeaderMap) {
         if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
             headers.insert(REQUEST_ID, v);
         }
-        let child = format!("00-{}-{}-01", ctx.trace_id(), random_hex(8));
+        let mut child = String::with_capacity(55);
+        child.push_str("00-");
+        child.push_str(ctx.trace_id());
+        child.push('-');
+        push_hex(&mut child, &rand::thread_rng().r#gen::<[u8; 8]>());
+        child.push_str("-01");
         if let Ok(v) = HeaderValue::from_str(&child) {
             headers.insert(TRACEPARENT, v);
         }
@@ -106,10 +126,13 @@ fn parse_trace_id(value: &str) -> Option<String> {
     valid.then(|| trace_id.to_ascii_lowercase())
 }
 
-fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::thread_rng().fill_bytes(&mut buf);
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+/// Appends `bytes` as lowercase hex.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
 }
 
 #[cfg(test)]
@@ -126,6 +149,18 @@ mod tests {
             RequestContext::from_headers(&headers).request_id,
             "bad id with spaces"
         );
+    }
+
+    #[test]
+    fn generated_ids_are_well_formed() {
+        let ctx = RequestContext::from_headers(&HeaderMap::new());
+        assert!(uuid::Uuid::parse_str(&ctx.request_id).is_ok_and(|id| id.get_version_num() == 4));
+        assert!(
+            parse_trace_id(&ctx.traceparent).is_some(),
+            "{}",
+            ctx.traceparent
+        );
+        assert_eq!(ctx.traceparent.len(), 55);
     }
 
     #[test]

@@ -484,10 +484,17 @@ async fn commit(session: &mut ClientSession) -> mongodb::error::Result<()> {
 /// timeout; or the request timed out). A transaction dropped mid-way stays open on the server,
 /// holding the products it wrote until the server aborts it (`transactionLifetimeLimitSeconds`,
 /// 60 s by default), and every other reservation of those products waits and fails meanwhile.
+/// The task keeps the request's context: its log lines carry the request id, and its database
+/// commands count as the request's.
 async fn to_the_end<T: Send + 'static>(
     work: impl std::future::Future<Output = T> + Send + 'static,
 ) -> T {
-    match tokio::spawn(work.in_current_span()).await {
+    let work = work.in_current_span();
+    let task = match shared::context::RequestContext::current() {
+        Some(context) => tokio::spawn(context.scope(work)),
+        None => tokio::spawn(work),
+    };
+    match task.await {
         Ok(value) => value,
         Err(e) => std::panic::resume_unwind(
             e.try_into_panic()
