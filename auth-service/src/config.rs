@@ -66,6 +66,12 @@ pub struct AuthSettings {
     /// `AUTH_HASH_CONCURRENCY`: password hashes computed at once, default the number of cores.
     #[serde(default = "default_hash_concurrency")]
     pub hash_concurrency: usize,
+    /// `AUTH_HASH_NICE`: how many nice values the hashing threads run below the rest of the
+    /// process (at most 19 in all), 0 to 19, default 10. Above 0,
+    /// hashing yields the CPU to request handling (here and in any process on the same host),
+    /// so a login flood slows logins down rather than every other request.
+    #[serde(default = "default_hash_nice")]
+    pub hash_nice: u8,
     /// `AUTH_HASH_QUEUE`: password hashes that may wait for a free slot, default 64; beyond
     /// that, `/token` and `/register` answer 503 at once rather than queue without bound.
     #[serde(default = "default_hash_queue")]
@@ -185,6 +191,9 @@ fn default_refresh_ttl() -> u64 {
 }
 fn default_hash_concurrency() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+fn default_hash_nice() -> u8 {
+    10
 }
 fn default_hash_queue() -> usize {
     64

@@ -68,6 +68,7 @@ impl Application {
         let hasher = password::PasswordHasherPool::new(
             config.auth.hash_concurrency,
             config.auth.hash_queue,
+            config.auth.hash_nice,
         )?;
         bootstrap_admin(&config, &users, &hasher).await?;
 

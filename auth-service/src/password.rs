@@ -4,7 +4,9 @@
 //! reuses it for every hash, instead of allocating it anew each time (which fragments the heap
 //! and leaves hundreds of MiB resident under a login flood): memory stays at one buffer per
 //! hashing thread, allocated on first use. The threads are dedicated, so a login flood never
-//! takes the async workers: other requests go on being served.
+//! takes the async workers, and they run at a lower CPU priority (a positive nice value), so
+//! that when the cores are all busy, serving requests comes before hashing: a login flood slows
+//! logins down, not the reads and orders served next to it.
 
 use std::cell::RefCell;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -118,16 +120,20 @@ impl From<HashError> for shared::ApiError {
 }
 
 impl PasswordHasherPool {
-    /// Starts `concurrency` hashing threads.
-    pub fn new(concurrency: usize, queue: usize) -> anyhow::Result<Self> {
+    /// Starts `concurrency` hashing threads, `nice` nice values below the process (0 to 19).
+    pub fn new(concurrency: usize, queue: usize, nice: u8) -> anyhow::Result<Self> {
         let concurrency = concurrency.max(1);
+        let nice = i32::from(nice.min(19));
         let (jobs, receiver) = sync_channel::<Job>(concurrency + queue);
         let receiver = Arc::new(Mutex::new(receiver));
         for i in 0..concurrency {
             let receiver = receiver.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || work(&receiver))
+                .spawn(move || {
+                    lower_priority(nice);
+                    work(&receiver)
+                })
                 .context("starting a hashing thread")?;
         }
         Ok(Self {
@@ -173,6 +179,21 @@ impl PasswordHasherPool {
     }
 }
 
+/// Lowers the calling thread's priority by `steps` nice values (on Linux the nice value is a
+/// per-thread attribute), at most to 19. Lowering needs no privilege; should it fail anyway,
+/// hashing goes on at normal priority.
+fn lower_priority(steps: i32) {
+    use rustix::process::{getpriority_process, setpriority_process};
+    if steps <= 0 {
+        return;
+    }
+    let lowered = getpriority_process(None)
+        .and_then(|current| setpriority_process(None, (current + steps).min(19)));
+    if let Err(e) = lowered {
+        tracing::warn!(error = %e, "could not lower the priority of a hashing thread");
+    }
+}
+
 /// A hashing thread: runs jobs until the pool is dropped.
 fn work(receiver: &Mutex<Receiver<Job>>) {
     loop {
@@ -213,5 +234,18 @@ mod tests {
         // A hash made by another implementation (argon2-cffi) verifies too.
         assert!(!verify_now(b"anything", DUMMY_HASH).unwrap());
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+
+    #[tokio::test]
+    async fn hashing_threads_run_at_the_configured_nice_value() {
+        let before = rustix::process::getpriority_process(None).unwrap();
+        let pool = PasswordHasherPool::new(1, 1, 7).unwrap();
+        let on_hashing_thread = pool
+            .run(|| Ok(rustix::process::getpriority_process(None)?))
+            .await
+            .unwrap();
+        assert_eq!(on_hashing_thread, (before + 7).min(19));
+        // Only the hashing thread changed.
+        assert_eq!(rustix::process::getpriority_process(None).unwrap(), before);
     }
 }
