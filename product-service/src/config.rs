@@ -51,6 +51,13 @@ pub struct ProductSettings {
     /// `PRODUCT_CACHE_CAPACITY`: products kept in the cache, default 10000.
     #[serde(default = "default_cache_capacity")]
     pub cache_capacity: u64,
+    /// `PRODUCT_READ_BATCH_MAX`: most products one coalesced read of single products asks the
+    /// database for, default 100.
+    #[serde(default = "default_read_batch_max")]
+    pub read_batch_max: usize,
+    /// `PRODUCT_READ_BATCH_CONCURRENCY`: coalesced reads in flight at once, default 4.
+    #[serde(default = "default_read_batch_concurrency")]
+    pub read_batch_concurrency: usize,
 }
 
 impl Default for ProductSettings {
@@ -82,6 +89,12 @@ fn default_cache_ttl() -> u64 {
 }
 fn default_cache_capacity() -> u64 {
     10_000
+}
+fn default_read_batch_max() -> usize {
+    100
+}
+fn default_read_batch_concurrency() -> usize {
+    4
 }
 fn default_retry_budget() -> u64 {
     5_000

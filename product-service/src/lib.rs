@@ -58,7 +58,13 @@ impl Application {
         let verifier = Verifier::remote(config.common.verifier_config(), reqwest::Client::new());
         let addr = config.service.bind_addr()?;
         let common = config.common.clone();
-        let state = AppState {
+        let reads = store::BatchedReads::new(
+            products.clone(),
+            config.service.read_batch_max,
+            config.service.read_batch_concurrency,
+        );
+        let state = AppState::new(state::Handles {
+            reads,
             cache: store::ProductCache::new(
                 Duration::from_millis(config.service.cache_ttl_ms),
                 config.service.cache_capacity,
@@ -67,7 +73,7 @@ impl Application {
             products,
             reservations,
             verifier,
-        };
+        });
         let service =
             BoundService::bind("product-service", addr, router(state), client, &common).await?;
         Ok(Self { service })

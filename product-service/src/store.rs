@@ -1,9 +1,11 @@
 //! MongoDB access of product-service: products and reservations, each store with its indexes.
 
+pub mod batch;
 pub mod cache;
 pub mod products;
 pub mod reservations;
 
-pub use cache::ProductCache;
+pub use batch::BatchedReads;
+pub use cache::{ProductCache, RenderedProduct};
 pub use products::{ListQuery, ProductDoc, Products, SortOrder};
 pub use reservations::{ReleaseOutcome, ReservationDoc, Reservations, ReserveOutcome};

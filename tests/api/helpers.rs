@@ -186,8 +186,14 @@ pub struct ProductApp {
 
 /// Starts auth-service and product-service.
 pub async fn spawn_products() -> ProductApp {
+    spawn_products_with(|_| {}).await
+}
+
+/// Starts auth-service and product-service with settings changed by `tweak`.
+pub async fn spawn_products_with(tweak: impl FnOnce(&mut product_service::Config)) -> ProductApp {
     let auth = spawn_auth().await;
-    let config = product_config(&auth);
+    let mut config = product_config(&auth);
+    tweak(&mut config);
     let db_name = config.service.db_name.clone();
     let app = product_service::Application::build(config)
         .await
@@ -232,6 +238,19 @@ impl AuthApp {
 }
 
 impl ProductApp {
+    /// Starts another product-service replica on the same database, trusting the same
+    /// auth-service; returns its base URL.
+    pub async fn replica(&self) -> String {
+        let mut config = product_config(&self.auth);
+        config.service.db_name = self.db_name.clone();
+        let app = product_service::Application::build(config)
+            .await
+            .expect("product-service builds");
+        let url = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        url
+    }
+
     /// A request builder with a bearer token.
     pub fn request(
         &self,

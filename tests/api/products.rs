@@ -1,6 +1,7 @@
 //! product-service catalogue through HTTP: API.md section 3.
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
@@ -555,4 +556,91 @@ async fn cached_reads_never_hide_a_write_made_through_the_same_replica() {
         .await
         .unwrap();
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
+}
+
+/// Another replica's cache may serve a product for at most one second after a write, even while
+/// the product is read non-stop (and so refreshed in the background instead of expiring). The
+/// test allows another second for a loaded test machine.
+#[tokio::test]
+async fn a_write_through_another_replica_shows_within_the_cache_bound() {
+    let app = spawn_products().await;
+    let other = app.replica().await;
+    let (_, token, _) = app.auth.customer().await;
+    let product = app.create_product(&token, "Replicated", "3.00", 10).await;
+    let id = product["id"].as_str().unwrap();
+    let hot_until = Instant::now() + Duration::from_millis(700);
+    while Instant::now() < hot_until {
+        assert_eq!(app.stock(&token, id).await, 10);
+    }
+    let adjusted = app
+        .http
+        .post(format!("{other}/products/{id}/stock"))
+        .bearer_auth(&token)
+        .json(&json!({"delta": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(adjusted.status(), StatusCode::OK);
+    let acknowledged = Instant::now();
+    while app.stock(&token, id).await != 15 {
+        assert!(
+            acknowledged.elapsed() < Duration::from_secs(2),
+            "a replica served a stale product for over a second"
+        );
+    }
+}
+
+/// Concurrent reads of different products are coalesced into shared database queries (here at
+/// most 8 ids per query, one query at a time, no cache): each read still gets its own product,
+/// and ids with no live product get 404.
+#[tokio::test]
+async fn coalesced_reads_give_each_caller_its_own_product() {
+    let app = spawn_products_with(|config| {
+        config.service.cache_ttl_ms = 0;
+        config.service.read_batch_max = 8;
+        config.service.read_batch_concurrency = 1;
+    })
+    .await;
+    let token = app.auth.admin_token().await;
+    let mut expected = Vec::new();
+    for i in 0..20 {
+        let product = app
+            .create_product(&token, &format!("Batch item {i}"), "1.50", i)
+            .await;
+        expected.push((product["id"].as_str().unwrap().to_owned(), Some(i)));
+    }
+    let deleted = expected[3].0.clone();
+    let delete = app
+        .request(
+            Method::DELETE,
+            &format!("/products/{deleted}"),
+            Some(&token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), StatusCode::NO_CONTENT);
+    expected[3].1 = None;
+    expected.push((bson::oid::ObjectId::new().to_hex(), None));
+    // Every id twice, so that some batches hold the same id more than once.
+    let (app, token) = (&app, &token);
+    let reads = expected
+        .iter()
+        .chain(expected.iter())
+        .map(|(id, stock)| async move {
+            let response = app.get(&format!("/products/{id}"), token).await;
+            (id, stock, response)
+        });
+    for (id, stock, response) in join_all(reads).await {
+        match stock {
+            None => assert_eq!(response.status(), StatusCode::NOT_FOUND, "{id}"),
+            Some(stock) => {
+                assert_eq!(response.status(), StatusCode::OK, "{id}");
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["id"], id.as_str());
+                assert_eq!(body["name"], format!("Batch item {stock}"));
+                assert_eq!(body["stock"], *stock);
+            }
+        }
+    }
 }

@@ -17,7 +17,7 @@ use crate::domain::fields::{RawObject, parse_price};
 use crate::domain::{MAX_PRICE_MINOR, NewProduct, ProductPatch};
 use crate::state::AppState;
 use crate::store::products::Position;
-use crate::store::{ListQuery, ProductDoc, SortOrder};
+use crate::store::{ListQuery, ProductDoc, RenderedProduct, SortOrder};
 
 /// Problem type of a taken sku.
 pub const SKU_TAKEN: &str = "urn:shop:problem:sku-taken";
@@ -32,11 +32,6 @@ pub fn etag(version: i64) -> HeaderValue {
 /// A path id; anything but an ObjectId cannot name a product.
 pub fn product_id(raw: &str) -> Result<ObjectId, Problem> {
     ObjectId::parse_str(raw).map_err(|_| Problem::not_found("no such product"))
-}
-
-/// Who may write: `None` (no owner filter) for admins, else the user's id.
-pub fn owner_filter(user: &AuthUser) -> Option<&str> {
-    (!user.is_admin()).then_some(user.id.as_str())
 }
 
 /// Explains why a conditional write on a product matched nothing: 404 when it is gone, 403 when
@@ -167,13 +162,17 @@ pub async fn list(
 ) -> Result<Response> {
     let query = list_query(params, &caller)?;
     let key = format!("{query:?}");
-    let page = state.cache.page(key, load_page(&state, &query)).await?;
+    let loader = state.clone();
+    let page = state
+        .cache
+        .page(key, move || load_page(loader, query))
+        .await?;
     Ok(json_body(page))
 }
 
 /// Reads a page from the database and serialises it.
-async fn load_page(state: &AppState, query: &ListQuery) -> mongodb::error::Result<Bytes> {
-    let mut products = state.products.list(query).await?;
+async fn load_page(state: AppState, query: ListQuery) -> mongodb::error::Result<Bytes> {
+    let mut products = state.products.list(&query).await?;
     let more = products.len() > query.limit as usize;
     products.truncate(query.limit as usize);
     let next_cursor = more
@@ -307,7 +306,7 @@ pub async fn get_one(
     let id = product_id(&id)?;
     let product = state
         .cache
-        .get(id, &state.products)
+        .product(id, || load_product(state.clone(), id))
         .await?
         .ok_or_else(|| Problem::not_found("no such product"))?;
     let current = etag(product.version);
@@ -321,7 +320,22 @@ pub async fn get_one(
     if matches {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, current)]).into_response());
     }
-    Ok(product_response(StatusCode::OK, &product, &state))
+    let mut response = json_body(product.body);
+    response.headers_mut().insert(header::ETAG, current);
+    Ok(response)
+}
+
+/// Reads a live product from the database (with the other reads waiting) and serialises it.
+async fn load_product(
+    state: AppState,
+    id: ObjectId,
+) -> mongodb::error::Result<Option<RenderedProduct>> {
+    let currency = &state.config.service.currency;
+    Ok(state.reads.find_live(id).await?.map(|p| RenderedProduct {
+        version: p.version,
+        // Plain structs of strings and numbers always serialise.
+        body: Bytes::from(serde_json::to_vec(&ProductView::new(&p, currency)).unwrap_or_default()),
+    }))
 }
 
 /// The version an `If-Match` header names; `*` stands for the current one.
@@ -405,7 +419,7 @@ pub async fn patch(
     }
     let updated = state
         .products
-        .patch(id, expected, owner_filter(&user), &patch, current.stock)
+        .patch(id, expected, user.owner_filter(), &patch, current.stock)
         .await
         .map_err(sku_taken)?;
     state.cache.invalidate(id);
@@ -438,7 +452,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     let id = product_id(&id)?;
-    let deleted = state.products.soft_delete(id, owner_filter(&user)).await?;
+    let deleted = state.products.soft_delete(id, user.owner_filter()).await?;
     state.cache.invalidate(id);
     if deleted {
         tracing::info!(product.id = %id, "product deleted");

@@ -10,7 +10,7 @@ use shared::extract::{Json, Path};
 use shared::{Problem, Result};
 use utoipa::ToSchema;
 
-use super::products::{explain, owner_filter, product_id, product_response};
+use super::products::{explain, product_id, product_response};
 use crate::domain::MAX_STOCK;
 use crate::domain::fields::parse_integer;
 use crate::state::AppState;
@@ -53,7 +53,7 @@ pub async fn adjust(
         .map_err(|e| Problem::validation(vec![e]))?;
     let adjusted = state
         .products
-        .adjust_stock(id, delta, owner_filter(&user), MAX_STOCK)
+        .adjust_stock(id, delta, user.owner_filter(), MAX_STOCK)
         .await?;
     state.cache.invalidate(id);
     match adjusted {

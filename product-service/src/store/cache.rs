@@ -1,36 +1,86 @@
 //! A short-lived cache of single products (`GET /products/{id}`) and of list pages
-//! (`GET /products`).
+//! (`GET /products`), both kept as the JSON they are answered with, so a hit costs no
+//! serialisation.
 //!
-//! Entries live at most `ttl`, which configuration caps at one second, so no replica serves a
-//! product older than the last write acknowledged by any replica for longer than that. Every
-//! write through this replica moves a generation counter that is part of every key, so the
-//! entries read before it are never served again (not even by a load that was already running
-//! when the write happened): a client never reads its own write back stale. Concurrent misses
-//! for one key share a single database read. Conditional writes (`If-Match`) always compare
-//! against the database, never the cache.
+//! Freshness: an entry expires `ttl` after its database read *started* (configuration caps `ttl`
+//! at one second), so no replica serves a product older than the last write acknowledged by any
+//! replica for longer than that. Every write through this replica moves a generation counter
+//! that is part of every key, so the entries read before it are never served again (not even by
+//! a load that was already running when the write happened): a client never reads its own write
+//! back stale. Conditional writes (`If-Match`) always compare against the database, never the
+//! cache.
+//!
+//! Cost: concurrent misses for one key share a single database read, and an entry read again
+//! past half its life is refreshed in the background while it goes on being served (it is
+//! still within its bound), so keys in steady demand do not make requests wait for the
+//! database every time they expire.
 
 use std::future::Future;
+use std::hash::Hash;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use bson::oid::ObjectId;
+use moka::Expiry;
 use moka::future::Cache;
-
-use super::{ProductDoc, Products};
 
 /// The longest an entry may live.
 pub const MAX_TTL: Duration = Duration::from_secs(1);
 
+/// A product as it is answered: its version (the ETag) and its JSON body.
+#[derive(Clone, Debug)]
+pub struct RenderedProduct {
+    /// The product's version.
+    pub version: i64,
+    /// The serialised product view.
+    pub body: Bytes,
+}
+
+/// A cached value with the time its database read started.
+#[derive(Clone)]
+struct Entry<V> {
+    value: V,
+    read_at: Instant,
+    /// Set by the first hit that starts a background refresh of this entry.
+    refreshing: Arc<AtomicBool>,
+}
+
+/// Entries expire `ttl` after their read started, not after they were stored.
+struct FromRead(Duration);
+
+impl<K, V> Expiry<K, Entry<V>> for FromRead {
+    fn expire_after_create(&self, _: &K, entry: &Entry<V>, now: Instant) -> Option<Duration> {
+        Some(
+            self.0
+                .saturating_sub(now.saturating_duration_since(entry.read_at)),
+        )
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &K,
+        entry: &Entry<V>,
+        now: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(
+            self.0
+                .saturating_sub(now.saturating_duration_since(entry.read_at)),
+        )
+    }
+}
+
 /// Cached products: by (write generation, id); `None` for an id with no live product.
-type ProductEntries = Cache<(u64, ObjectId), Option<Arc<ProductDoc>>>;
+type ProductEntries = Cache<(u64, ObjectId), Entry<Option<RenderedProduct>>>;
 
 /// Cache of live products by id and of serialised list pages by query.
 #[derive(Clone)]
 pub struct ProductCache {
     products: Option<ProductEntries>,
-    pages: Option<Cache<(u64, String), Bytes>>,
+    pages: Option<Cache<(u64, String), Entry<Bytes>>>,
+    ttl: Duration,
     /// Incremented by every write through this replica.
     generation: Arc<AtomicU64>,
 }
@@ -44,15 +94,16 @@ impl ProductCache {
             products: enabled.then(|| {
                 Cache::builder()
                     .max_capacity(capacity)
-                    .time_to_live(ttl)
+                    .expire_after(FromRead(ttl))
                     .build()
             }),
             pages: enabled.then(|| {
                 Cache::builder()
                     .max_capacity(capacity / 10 + 1)
-                    .time_to_live(ttl)
+                    .expire_after(FromRead(ttl))
                     .build()
             }),
+            ttl,
             generation: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -61,34 +112,32 @@ impl ProductCache {
         self.generation.load(Ordering::SeqCst)
     }
 
-    /// The live product, from the cache when fresh, else from the database.
-    pub async fn get(
+    /// The live product with `id`, from the cache when fresh, else from `load`.
+    pub async fn product<L, F>(
         &self,
         id: ObjectId,
-        products: &Products,
-    ) -> mongodb::error::Result<Option<Arc<ProductDoc>>> {
-        let load = async move { Ok(products.find_live(id).await?.map(Arc::new)) };
+        load: L,
+    ) -> mongodb::error::Result<Option<RenderedProduct>>
+    where
+        L: FnOnce() -> F,
+        F: Future<Output = mongodb::error::Result<Option<RenderedProduct>>> + Send + 'static,
+    {
         match &self.products {
-            None => load.await,
-            Some(cache) => cache
-                .try_get_with((self.generation(), id), load)
-                .await
-                .map_err(|e: Arc<mongodb::error::Error>| e.as_ref().clone()),
+            None => load().await,
+            Some(cache) => cached(cache, (self.generation(), id), self.ttl, load).await,
         }
     }
 
     /// The serialised page for `query` (any stable description of it), from the cache when
     /// fresh, else from `load`.
-    pub async fn page<F>(&self, query: String, load: F) -> mongodb::error::Result<Bytes>
+    pub async fn page<L, F>(&self, query: String, load: L) -> mongodb::error::Result<Bytes>
     where
-        F: Future<Output = mongodb::error::Result<Bytes>>,
+        L: FnOnce() -> F,
+        F: Future<Output = mongodb::error::Result<Bytes>> + Send + 'static,
     {
         match &self.pages {
-            None => load.await,
-            Some(cache) => cache
-                .try_get_with((self.generation(), query), load)
-                .await
-                .map_err(|e: Arc<mongodb::error::Error>| e.as_ref().clone()),
+            None => load().await,
+            Some(cache) => cached(cache, (self.generation(), query), self.ttl, load).await,
         }
     }
 
@@ -96,4 +145,51 @@ impl ProductCache {
     pub fn invalidate(&self, _id: ObjectId) {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+/// The fresh entry for `key`, else the value of `load()`, which concurrent misses of `key`
+/// share. A hit on an entry past half its life also refreshes it in the background with
+/// `load()`, once.
+async fn cached<K, V, L, F>(
+    cache: &Cache<K, Entry<V>>,
+    key: K,
+    ttl: Duration,
+    load: L,
+) -> mongodb::error::Result<V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    L: FnOnce() -> F,
+    F: Future<Output = mongodb::error::Result<V>> + Send + 'static,
+{
+    if let Some(entry) = cache.get(&key).await {
+        if entry.read_at.elapsed() >= ttl / 2 && !entry.refreshing.swap(true, Ordering::AcqRel) {
+            let (cache, fresh) = (cache.clone(), read(load()));
+            tokio::spawn(async move {
+                // On failure the entry simply expires, and the next request reads again.
+                if let Ok(fresh) = fresh.await {
+                    cache.insert(key, fresh).await;
+                }
+            });
+        }
+        return Ok(entry.value);
+    }
+    cache
+        .try_get_with(key, read(load()))
+        .await
+        .map(|entry| entry.value)
+        .map_err(|e: Arc<mongodb::error::Error>| e.as_ref().clone())
+}
+
+/// Runs `load`, noting when the read started.
+async fn read<V, F>(load: F) -> mongodb::error::Result<Entry<V>>
+where
+    F: Future<Output = mongodb::error::Result<V>>,
+{
+    let read_at = Instant::now();
+    Ok(Entry {
+        value: load.await?,
+        read_at,
+        refreshing: Arc::default(),
+    })
 }

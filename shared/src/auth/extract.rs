@@ -24,6 +24,12 @@ impl AuthUser {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
+
+    /// Whose resources the user may act on, as a filter on the owner: `None` (anyone's) for an
+    /// admin, else the user's own id.
+    pub fn owner_filter(&self) -> Option<&str> {
+        (!self.is_admin()).then_some(self.id.as_str())
+    }
 }
 
 /// A user whose role is admin; anyone else gets 403.
