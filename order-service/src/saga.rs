@@ -25,6 +25,16 @@ use answers::{
 pub use cancel::cancel_order;
 pub use pricing::priced_lines;
 
+/// The order `id` if `user` may see it: their own, or any for an admin. Anyone else's is a 404,
+/// exactly as a missing id, so order ids reveal nothing.
+pub async fn owned_order(state: &AppState, user: &AuthUser, id: ObjectId) -> Result<Order> {
+    state
+        .orders
+        .find(id, user.owner_filter())
+        .await?
+        .ok_or_else(|| shared::Problem::not_found("no such order").into())
+}
+
 /// `POST /orders`: places `order` for `user`, at most once per `key`.
 pub async fn place_order(
     state: &AppState,

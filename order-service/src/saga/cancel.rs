@@ -16,23 +16,16 @@ pub const INVALID_STATE: &str = "urn:shop:problem:invalid-order-state";
 /// `POST /orders/{id}/cancel`: the caller's order (any order for admins). The status change comes
 /// first, so a crash before the release leaves a cancelled order whose release recovery retries.
 pub async fn cancel_order(state: &AppState, user: &AuthUser, id: ObjectId) -> Result<Order> {
-    let owner = (!user.is_admin()).then_some(user.id.as_str());
-    if let Some(mut order) = state.orders.cancel(id, owner).await? {
+    if let Some(mut order) = state.orders.cancel(id, user.owner_filter()).await? {
         tracing::info!(order.id = %id, user.id = %user.id, "order cancelled");
         if release(state, id).await {
             order.release_pending = false;
         }
         return Ok(order);
     }
-    match state.orders.find(id, owner).await? {
-        None => Err(Problem::not_found("no such order").into()),
-        Some(order) if order.status == OrderStatus::Cancelled => {
-            if order.release_pending {
-                release(state, id).await;
-            }
-            Ok(order)
-        }
-        Some(order) => Err(ApiError::from(
+    let order = super::owned_order(state, user, id).await?;
+    if order.status != OrderStatus::Cancelled {
+        return Err(ApiError::from(
             Problem::new(
                 StatusCode::CONFLICT,
                 INVALID_STATE,
@@ -42,6 +35,10 @@ pub async fn cancel_order(state: &AppState, user: &AuthUser, id: ObjectId) -> Re
                 "only confirmed orders can be cancelled; this one is {}",
                 order.status.as_str()
             )),
-        )),
+        ));
     }
+    if order.release_pending {
+        release(state, id).await;
+    }
+    Ok(order)
 }

@@ -182,23 +182,16 @@ impl Orders {
         lease_owner: Option<&str>,
     ) -> mongodb::error::Result<Option<Order>> {
         let lines = bson::to_bson(lines).map_err(mongodb::error::Error::custom)?;
-        let mut filter = doc! {"_id": id, "status": OrderStatus::Pending.as_str()};
-        if let Some(owner) = lease_owner {
-            filter.insert("lease_owner", owner);
-        }
-        self.collection
-            .find_one_and_update(
-                filter,
-                doc! {"$set": {
-                    "status": OrderStatus::Confirmed.as_str(),
-                    "items": lines,
-                    "total_minor": total_minor,
-                    "currency": currency,
-                    "updated_at": DateTime::now(),
-                }},
-            )
-            .return_document(ReturnDocument::After)
-            .await
+        self.transition(
+            still(
+                id,
+                OrderStatus::Pending,
+                lease_owner.map(|o| ("lease_owner", o)),
+            ),
+            OrderStatus::Confirmed,
+            doc! {"items": lines, "total_minor": total_minor, "currency": currency},
+        )
+        .await
     }
 
     /// `pending` -> `failed`; `release_pending` when stock may be held. `None` if no longer
@@ -210,21 +203,16 @@ impl Orders {
         release_pending: bool,
         lease_owner: Option<&str>,
     ) -> mongodb::error::Result<Option<Order>> {
-        let mut filter = doc! {"_id": id, "status": OrderStatus::Pending.as_str()};
-        if let Some(owner) = lease_owner {
-            filter.insert("lease_owner", owner);
-        }
-        self.collection
-            .find_one_and_update(
-                filter,
-                doc! {"$set": {
-                    "status": OrderStatus::Failed.as_str(),
-                    "release_pending": release_pending,
-                    "updated_at": DateTime::now(),
-                }},
-            )
-            .return_document(ReturnDocument::After)
-            .await
+        self.transition(
+            still(
+                id,
+                OrderStatus::Pending,
+                lease_owner.map(|o| ("lease_owner", o)),
+            ),
+            OrderStatus::Failed,
+            doc! {"release_pending": release_pending},
+        )
+        .await
     }
 
     /// Removes a `pending` order whose reservation was refused (nothing was reserved).
@@ -245,19 +233,27 @@ impl Orders {
         id: ObjectId,
         owner: Option<&str>,
     ) -> mongodb::error::Result<Option<Order>> {
-        let mut filter = doc! {"_id": id, "status": OrderStatus::Confirmed.as_str()};
-        if let Some(owner) = owner {
-            filter.insert("user_id", owner);
-        }
+        self.transition(
+            still(id, OrderStatus::Confirmed, owner.map(|o| ("user_id", o))),
+            OrderStatus::Cancelled,
+            doc! {"release_pending": true},
+        )
+        .await
+    }
+
+    /// Moves the order `filter` matches to status `to`, setting `set` too: one conditional
+    /// update, so of two concurrent transitions from the same status only one happens. The order
+    /// after the change; `None` when nothing matched.
+    async fn transition(
+        &self,
+        filter: Document,
+        to: OrderStatus,
+        mut set: Document,
+    ) -> mongodb::error::Result<Option<Order>> {
+        set.insert("status", to.as_str());
+        set.insert("updated_at", DateTime::now());
         self.collection
-            .find_one_and_update(
-                filter,
-                doc! {"$set": {
-                    "status": OrderStatus::Cancelled.as_str(),
-                    "release_pending": true,
-                    "updated_at": DateTime::now(),
-                }},
-            )
+            .find_one_and_update(filter, doc! {"$set": set})
             .return_document(ReturnDocument::After)
             .await
     }
@@ -273,4 +269,13 @@ impl Orders {
             .await
             .map(drop)
     }
+}
+
+/// The order `id` while it still has `status` (and, when given, a field with the given value).
+fn still(id: ObjectId, status: OrderStatus, also: Option<(&str, &str)>) -> Document {
+    let mut filter = doc! {"_id": id, "status": status.as_str()};
+    if let Some((field, value)) = also {
+        filter.insert(field, value);
+    }
+    filter
 }

@@ -2,13 +2,14 @@
 
 use axum::extract::State;
 use serde::Deserialize;
+use shared::Result;
 use shared::auth::AuthUser;
 use shared::extract::{Path, Query};
-use shared::{Problem, Result};
 use utoipa::IntoParams;
 
 use super::{OrderPage, OrderView, parse_id};
 use crate::domain::{Cursor, OrderStatus};
+use crate::saga;
 use crate::state::AppState;
 
 /// Query of `GET /orders`.
@@ -80,12 +81,6 @@ pub async fn get_order(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<axum::Json<OrderView>> {
-    let id = parse_id(&id)?;
-    let owner = (!user.is_admin()).then_some(user.id.as_str());
-    let order = state
-        .orders
-        .find(id, owner)
-        .await?
-        .ok_or_else(|| Problem::not_found("no such order"))?;
+    let order = saga::owned_order(&state, &user, parse_id(&id)?).await?;
     Ok(axum::Json(OrderView::from(&order)))
 }
