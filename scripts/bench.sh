@@ -3,12 +3,16 @@
 # scripts/mongo-env.sh) and the three services as separate processes, seeds data, runs every
 # scenario and the reference ceilings, and writes a table plus bench/results/<date>.json.
 # Extra arguments go to the bench binary, e.g. `./scripts/bench.sh --duration 10 --scenarios browse`.
+# BENCH_PROFILE=product-service (or auth-service, order-service) also records a `perf` profile of
+# that service for the whole run and writes its report to target/perf-<service>.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/mongo-env.sh
 
 PIDS=()
+PERF_PID=""
 cleanup() {
+  if [ -n "$PERF_PID" ]; then kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true; fi
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   stop_test_mongo
@@ -39,6 +43,18 @@ for port in 8000 8001 8002; do
   done
 done
 
+if [ -n "${BENCH_PROFILE:-}" ]; then
+  case "$BENCH_PROFILE" in
+    auth-service) profiled=${PIDS[0]} ;;
+    product-service) profiled=${PIDS[1]} ;;
+    order-service) profiled=${PIDS[2]} ;;
+    *) echo "BENCH_PROFILE must name a service" >&2; exit 2 ;;
+  esac
+  perf record -F 299 --call-graph dwarf,16384 -p "$profiled" -o "target/perf-$BENCH_PROFILE.data" \
+    >"target/perf-$BENCH_PROFILE.log" 2>&1 &
+  PERF_PID=$!
+fi
+
 mkdir -p bench/results
 out="bench/results/$(date -u +%Y-%m-%dT%H-%M-%SZ).json"
 ./target/release/bench \
@@ -46,3 +62,10 @@ out="bench/results/$(date -u +%Y-%m-%dT%H-%M-%SZ).json"
   --issuer "$JWT_ISSUER" --mongodb-uri "$MONGODB_URI" \
   --out "$out" "$@"
 cp "$out" bench/results/latest.json
+
+if [ -n "$PERF_PID" ]; then
+  kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true; PERF_PID=""
+  perf report -i "target/perf-$BENCH_PROFILE.data" --no-children --percent-limit 0.7 --stdio \
+    --sort symbol -g none >"target/perf-$BENCH_PROFILE.txt" 2>/dev/null
+  echo "profile of $BENCH_PROFILE: target/perf-$BENCH_PROFILE.txt"
+fi

@@ -68,11 +68,18 @@ pub struct Args {
     /// Where to write the JSON results.
     #[arg(long, default_value = "bench/results/latest.json")]
     pub out: String,
+    /// Serve reference (a) and print its address, instead of benchmarking (the bench runs
+    /// itself this way, so the reference is a process of its own, as each service is).
+    #[arg(long, hide = true)]
+    pub serve_bare: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.serve_bare {
+        return reference::serve_bare_handler(&args).await;
+    }
     let pids = parse_pids(&args.pids);
     let warmup = Duration::from_secs(args.warmup);
     let duration = Duration::from_secs(args.duration);
@@ -92,8 +99,7 @@ async fn main() -> anyhow::Result<()> {
 
     eprintln!("reference ceilings");
     let mut references: Vec<Figures> = Vec::new();
-    let verifier = shop.verifier(&args);
-    let bare = reference::spawn_bare_handler(verifier).await?;
+    let (_bare_process, bare) = reference::start_bare_handler(&args).await?;
     references.push(
         run(
             "ref-a bare handler + token check",

@@ -1,16 +1,25 @@
 //! Reference ceilings measured in the same run: what the services are compared against.
 
 use std::net::SocketAddr;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::FromRef;
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::routing::get;
-use shared::auth::{AuthUser, Verifier};
+use shared::auth::{AuthUser, Verifier, VerifierConfig};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::Args;
 
 /// State of the bare handler: only the token verifier.
 #[derive(Clone, FromRef)]
@@ -18,46 +27,73 @@ struct BareState {
     verifier: Verifier,
 }
 
-/// (a) A bare axum handler returning a fixed 1 KB JSON body behind the same token check as the
-/// services (`/bare`), and the same without the check (`/bare-open`), to price the check.
-/// Returns its address.
-pub async fn spawn_bare_handler(verifier: Verifier) -> anyhow::Result<SocketAddr> {
-    let body: String = {
+/// (a) Starts the bare handler as a process of its own (this binary with `--serve-bare`), as
+/// each service is one, so that it is measured across the same process boundary. Returns the
+/// process (killed when dropped) and its address.
+pub async fn start_bare_handler(args: &Args) -> anyhow::Result<(Child, SocketAddr)> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args([
+            "--serve-bare",
+            "--auth-url",
+            &args.auth_url,
+            "--issuer",
+            &args.issuer,
+        ])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().context("bare handler stdout")?;
+    let line = BufReader::new(stdout)
+        .lines()
+        .next_line()
+        .await?
+        .context("the bare handler exited before printing its address")?;
+    Ok((child, line.trim().parse()?))
+}
+
+/// Serves (a) until killed: a bare axum handler returning a fixed 1 KB JSON body behind the
+/// same token check as the services (`/bare`), and the same without the check (`/bare-open`),
+/// to price the check. Prints its address on stdout first.
+#[expect(
+    clippy::print_stdout,
+    reason = "the parent process reads the address there"
+)]
+pub async fn serve_bare_handler(args: &Args) -> anyhow::Result<()> {
+    let verifier = Verifier::remote(
+        VerifierConfig {
+            issuer: args.issuer.clone(),
+            audience: "shop".into(),
+            jwks_url: format!("{}/.well-known/jwks.json", args.auth_url),
+            min_refresh_interval: Duration::from_secs(30),
+            refresh_interval: Duration::from_secs(300),
+            cache_capacity: 10_000,
+        },
+        reqwest::Client::new(),
+    );
+    let body = Bytes::from({
         let filler = "x".repeat(1000);
         format!("{{\"id\":\"bare\",\"filler\":\"{filler}\"}}")
-    };
-    let body = Arc::new(body);
+    });
     let open_body = body.clone();
     let app = Router::new()
         .route(
             "/bare-open",
-            get(move || {
-                let body = open_body.clone();
-                async move {
-                    (
-                        [(axum::http::header::CONTENT_TYPE, "application/json")],
-                        body.as_ref().clone(),
-                    )
-                }
-            }),
+            get(move || std::future::ready(json(open_body.clone()))),
         )
         .route(
             "/bare",
-            get(move |_user: AuthUser| {
-                let body = body.clone();
-                async move {
-                    (
-                        [(axum::http::header::CONTENT_TYPE, "application/json")],
-                        body.as_ref().clone(),
-                    )
-                }
-            }),
+            get(move |_user: AuthUser| std::future::ready(json(body.clone()))),
         )
         .with_state(BareState { verifier });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(addr)
+    println!("{}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+/// A 200 with `body` as JSON.
+fn json(body: Bytes) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], body)
 }
 
 /// (c) argon2id verifications per second with the service's parameters on `threads` threads.

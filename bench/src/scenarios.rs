@@ -11,7 +11,6 @@ use futures::StreamExt;
 use rand::Rng;
 use rand::seq::SliceRandom;
 use serde_json::{Value, json};
-use shared::auth::{Verifier, VerifierConfig};
 
 use crate::Args;
 use crate::load::Op;
@@ -101,21 +100,6 @@ impl Shop {
 
     fn random_product(&self) -> String {
         self.products[rand::thread_rng().gen_range(0..self.products.len())].clone()
-    }
-
-    /// A verifier trusting the running auth-service, for the bare-handler reference.
-    pub fn verifier(&self, args: &Args) -> Verifier {
-        Verifier::remote(
-            VerifierConfig {
-                issuer: args.issuer.clone(),
-                audience: "shop".into(),
-                jwks_url: format!("{}/.well-known/jwks.json", self.auth),
-                min_refresh_interval: Duration::from_secs(30),
-                refresh_interval: Duration::from_secs(300),
-                cache_capacity: 10_000,
-            },
-            self.http.clone(),
-        )
     }
 
     /// (a) GET on the bare handler.
