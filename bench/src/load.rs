@@ -38,6 +38,14 @@ pub struct Figures {
     pub errors: BTreeMap<u16, u64>,
 }
 
+/// What one measured window recorded.
+struct Sample {
+    histogram: Histogram<u64>,
+    errors: BTreeMap<u16, u64>,
+    requests: u64,
+    seconds: f64,
+}
+
 /// Runs `op` on `concurrency` workers: `warmup`, then `duration` measured. `ok` tells success.
 pub async fn run(
     name: &str,
@@ -47,6 +55,73 @@ pub async fn run(
     op: Op,
     ok: fn(u16) -> bool,
 ) -> Figures {
+    let sample = measure(name, concurrency, warmup, duration, &op, ok).await;
+    figures(name, concurrency, &[sample])
+}
+
+/// Measures several ops whose rates are compared with each other in `rounds` alternating
+/// windows (each `duration / rounds` after a short warm-up), so that drift in the machine's
+/// load during the run weighs on all of them alike. One [`Figures`] per op, in order.
+pub async fn run_interleaved(
+    ops: &[(&str, Op)],
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+    rounds: u32,
+    ok: fn(u16) -> bool,
+) -> Vec<Figures> {
+    let rounds = rounds.max(1);
+    let window = duration / rounds;
+    let short_warmup = (warmup / rounds).max(Duration::from_millis(200));
+    let mut samples: Vec<Vec<Sample>> = ops.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        for (i, (name, op)) in ops.iter().enumerate() {
+            let label = format!("{name} ({}/{rounds})", round + 1);
+            samples[i].push(measure(&label, concurrency, short_warmup, window, op, ok).await);
+        }
+    }
+    ops.iter()
+        .zip(samples)
+        .map(|((name, _), samples)| figures(name, concurrency, &samples))
+        .collect()
+}
+
+fn figures(name: &str, concurrency: usize, samples: &[Sample]) -> Figures {
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+    let mut errors = BTreeMap::new();
+    let (mut requests, mut seconds) = (0, 0.0);
+    for sample in samples {
+        let _ = histogram.add(&sample.histogram);
+        for (status, n) in &sample.errors {
+            *errors.entry(*status).or_default() += n;
+        }
+        requests += sample.requests;
+        seconds += sample.seconds;
+    }
+    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+    Figures {
+        name: name.to_owned(),
+        concurrency,
+        seconds,
+        requests,
+        rps: requests as f64 / seconds,
+        p50_ms: ms(0.5),
+        p90_ms: ms(0.9),
+        p99_ms: ms(0.99),
+        max_ms: histogram.max() as f64 / 1000.0,
+        errors,
+    }
+}
+
+/// One window: `warmup`, then `duration` measured.
+async fn measure(
+    name: &str,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+    op: &Op,
+    ok: fn(u16) -> bool,
+) -> Sample {
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
@@ -109,17 +184,10 @@ pub async fn run(
             requests += c;
         }
     }
-    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
-    Figures {
-        name: name.to_owned(),
-        concurrency,
-        seconds,
-        requests,
-        rps: requests as f64 / seconds,
-        p50_ms: ms(0.5),
-        p90_ms: ms(0.9),
-        p99_ms: ms(0.99),
-        max_ms: histogram.max() as f64 / 1000.0,
+    Sample {
+        histogram,
         errors,
+        requests,
+        seconds,
     }
 }
