@@ -114,11 +114,15 @@ impl Shop {
         })
     }
 
-    /// (a0) GET on the bare handler without the token check.
+    /// (a0) GET on the bare handler without the token check. The request carries the same
+    /// token, unchecked, so that only the check differs, not the bytes the client sends.
     pub fn bare_open_op(self: &Arc<Self>, addr: SocketAddr) -> Op {
         let shop = self.clone();
-        Arc::new(move |_, _| {
-            let request = shop.http.get(format!("http://{addr}/bare-open"));
+        Arc::new(move |worker, _| {
+            let request = shop
+                .http
+                .get(format!("http://{addr}/bare-open"))
+                .bearer_auth(shop.token(worker));
             Box::pin(async move { status(request.send().await) })
         })
     }
