@@ -81,6 +81,11 @@ pub fn targets(results: &Value) -> Value {
         0.5,
     );
     ratio(
+        "GET /products page rate / bare handler rate (cached reads)",
+        div(page, bare),
+        0.5,
+    );
+    ratio(
         "bare handler with token check / without",
         div(bare, open),
         0.95,
