@@ -8,8 +8,8 @@ const MINOR_PER_MAJOR: i64 = 100;
 
 /// Parses a decimal literal (`12`, `12.5`, `12.50`, `1.2e1`) into minor units, refusing more than
 /// two fraction digits and anything beyond `max_minor`. Signs are kept; callers bound them.
+/// Surrounding whitespace is refused, as the OpenAPI documents' anchored price patterns do.
 pub fn parse_minor(text: &str, max_minor: i64) -> Result<i64, &'static str> {
-    let text = text.trim();
     let (negative, unsigned) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
@@ -115,6 +115,8 @@ mod tests {
             "1e-3",
             "--1",
             "1e999999",
+            " 12",
+            "12\n",
         ] {
             assert!(parse_minor(text, max).is_err(), "{text}");
         }

@@ -24,9 +24,6 @@ impl Money {
     /// Parses a non-negative decimal amount with at most two fraction digits (`"12.50"`, `"3"`),
     /// as product-service answers prices; never through a float.
     pub fn parse(text: &str) -> Option<Self> {
-        if text.trim() != text {
-            return None;
-        }
         match shared::money::parse_minor(text, MAX_MINOR) {
             Ok(minor) if minor >= 0 => Some(Self(minor)),
             _ => None,

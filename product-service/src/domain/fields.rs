@@ -147,14 +147,34 @@ fn json_string(field: &str, raw: &str) -> Result<String, FieldError> {
     }
 }
 
+/// A name is 1..=200 characters as sent, not all of them whitespace, and is stored without the
+/// whitespace around it. Whitespace is what the OpenAPI document's pattern (`\S`, an ECMAScript
+/// regular expression) calls whitespace, so the schema and this check accept the same names.
 fn parse_name(raw: &str) -> Result<String, FieldError> {
     let name = json_string("name", raw)?;
-    let trimmed = name.trim();
-    match trimmed.chars().count() {
-        0 => Err(FieldError::new("name", "must not be empty")),
-        n if n > 200 => Err(FieldError::new("name", "must be at most 200 characters")),
-        _ => Ok(trimmed.to_owned()),
+    if name.chars().count() > 200 {
+        return Err(FieldError::new("name", "must be at most 200 characters"));
     }
+    match name.trim_matches(is_ecmascript_whitespace) {
+        "" => Err(FieldError::new("name", "must not be empty")),
+        trimmed => Ok(trimmed.to_owned()),
+    }
+}
+
+/// ECMAScript's `\s`: its WhiteSpace and LineTerminator characters. Unlike Rust's
+/// `char::is_whitespace`, it includes U+FEFF and excludes U+0085.
+fn is_ecmascript_whitespace(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | ' ' | '\u{A0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200A}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202F}'
+                | '\u{205F}'
+                | '\u{3000}'
+                | '\u{FEFF}'
+    )
 }
 
 fn parse_description(raw: &str) -> Result<String, FieldError> {
@@ -329,5 +349,30 @@ mod tests {
         );
         let ok = NewProduct::parse(&body(r#"{"name":"Lamp","price":0.1}"#)).unwrap();
         assert_eq!(ok.price_minor, 10);
+    }
+
+    /// The OpenAPI document says a name matches `\S` (ECMAScript) and has 1..=200 characters;
+    /// the check must accept and refuse exactly what that schema does.
+    #[test]
+    fn names_follow_the_schema_whitespace_and_length_rules() {
+        let name = |n: &str| {
+            let json = serde_json::json!({"name": n, "price": 1}).to_string();
+            NewProduct::parse(&body(&json)).map(|p| p.name)
+        };
+        for blank in [" ", "\t\n", "\u{A0}", "\u{2028}", "\u{3000}", "\u{FEFF}"] {
+            let err = name(blank).unwrap_err();
+            assert_eq!(err.errors()[0].message, "must not be empty", "{blank:?}");
+        }
+        // Not whitespace for ECMAScript, though Rust's `char::is_whitespace` says U+0085 is.
+        assert_eq!(name("\u{85}").unwrap(), "\u{85}");
+        assert_eq!(name("\u{1C}").unwrap(), "\u{1C}");
+        assert_eq!(name("\u{FEFF}Lamp\u{3000}").unwrap(), "Lamp");
+        // The 200-character bound applies to the name as sent, as the schema's maxLength does.
+        assert_eq!(name(&"é".repeat(200)).unwrap().chars().count(), 200);
+        let padded = format!("{} ", "a".repeat(200));
+        assert_eq!(
+            name(&padded).unwrap_err().errors()[0].message,
+            "must be at most 200 characters"
+        );
     }
 }
