@@ -4,11 +4,12 @@
 //!
 //! Freshness: an entry expires `ttl` after its database read *started* (configuration caps `ttl`
 //! at one second), so no replica serves a product older than the last write acknowledged by any
-//! replica for longer than that. Every write through this replica moves a generation counter
-//! that is part of every key, so the entries read before it are never served again (not even by
-//! a load that was already running when the write happened): a client never reads its own write
-//! back stale. Conditional writes (`If-Match`) always compare against the database, never the
-//! cache.
+//! replica for longer than that. Every write through this replica takes the next number of a
+//! write sequence: pages are keyed by the latest number, and each product by the number of its
+//! own latest write, so the entries read before a write are never served again (not even by a
+//! load that was already running when the write happened) — a client never reads its own write
+//! back stale — while a write to one product leaves the other products cached. Conditional
+//! writes (`If-Match`) always compare against the database, never the cache.
 //!
 //! Cost: concurrent misses for one key share a single database read, and an entry read again
 //! past half its life is refreshed in the background while it goes on being served (it is
@@ -72,7 +73,7 @@ impl<K, V> Expiry<K, Entry<V>> for FromRead {
     }
 }
 
-/// Cached products: by (write generation, id); `None` for an id with no live product.
+/// Cached products: by (number of the product's latest write, id); `None` for an id with no live product.
 type ProductEntries = Cache<(u64, ObjectId), Entry<Option<RenderedProduct>>>;
 
 /// Cache of live products by id and of serialised list pages by query.
@@ -80,9 +81,14 @@ type ProductEntries = Cache<(u64, ObjectId), Entry<Option<RenderedProduct>>>;
 pub struct ProductCache {
     products: Option<ProductEntries>,
     pages: Option<Cache<(u64, String), Entry<Bytes>>>,
+    /// The sequence number of each product's latest write through this replica, kept twice the
+    /// ttl: by the time a number is forgotten (and the product's key falls back to 0), every
+    /// entry read before that write has expired. Never evicted for room, which could bring a
+    /// stale entry back; writes are few enough to keep them all for that long.
+    written: Option<moka::sync::Cache<ObjectId, u64>>,
     ttl: Duration,
-    /// Incremented by every write through this replica.
-    generation: Arc<AtomicU64>,
+    /// Advanced by every write through this replica.
+    sequence: Arc<AtomicU64>,
 }
 
 impl ProductCache {
@@ -103,13 +109,23 @@ impl ProductCache {
                     .expire_after(FromRead(ttl))
                     .build()
             }),
+            written: enabled.then(|| moka::sync::Cache::builder().time_to_live(ttl * 2).build()),
             ttl,
-            generation: Arc::new(AtomicU64::new(0)),
+            sequence: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
+    /// The number of the latest write through this replica, which keys pages.
+    fn latest_write(&self) -> u64 {
+        self.sequence.load(Ordering::SeqCst)
+    }
+
+    /// The number of the latest write to `id` through this replica, which keys the product.
+    fn latest_write_to(&self, id: ObjectId) -> u64 {
+        self.written
+            .as_ref()
+            .and_then(|written| written.get(&id))
+            .unwrap_or(0)
     }
 
     /// The live product with `id`, from the cache when fresh, else from `load`.
@@ -124,7 +140,7 @@ impl ProductCache {
     {
         match &self.products {
             None => load().await,
-            Some(cache) => cached(cache, (self.generation(), id), self.ttl, load).await,
+            Some(cache) => cached(cache, (self.latest_write_to(id), id), self.ttl, load).await,
         }
     }
 
@@ -137,13 +153,17 @@ impl ProductCache {
     {
         match &self.pages {
             None => load().await,
-            Some(cache) => cached(cache, (self.generation(), query), self.ttl, load).await,
+            Some(cache) => cached(cache, (self.latest_write(), query), self.ttl, load).await,
         }
     }
 
-    /// Makes every entry read before now unreachable, after a write to `_id`.
-    pub fn invalidate(&self, _id: ObjectId) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
+    /// After a write to `id` is acknowledged: makes the product's entries and every page read
+    /// before now unreachable.
+    pub fn invalidate(&self, id: ObjectId) {
+        let number = self.sequence.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(written) = &self.written {
+            written.insert(id, number);
+        }
     }
 }
 
