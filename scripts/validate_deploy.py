@@ -70,6 +70,11 @@ CONTRACT_METRICS = {
     "orders_recovered_total": set(),
     "product_client_requests_total": {"outcome"},
 }
+# Further metrics the services record, with their labels.
+CODE_METRIC_LABELS = {
+    "product_cache_lookups_total": {"cache", "result"},
+    "product_cache_refreshes_total": {"cache"},
+}
 # Labels of the request metrics (shared/src/server.rs records them; checked below).
 HTTP_LABELS = {"service", "method", "route", "status"}
 # Labels Prometheus adds to every scraped series.
@@ -661,7 +666,8 @@ def check_grafana(code_metric_names: set[str]) -> None:
 
     known: dict[str, set[str]] = {}
     for name in code_metric_names:
-        known[name] = set(CONTRACT_METRICS.get(name, HTTP_LABELS if name.startswith("http_") else set()))
+        default = HTTP_LABELS if name.startswith("http_") else CODE_METRIC_LABELS.get(name, set())
+        known[name] = set(CONTRACT_METRICS.get(name, default))
     known["http_request_duration_seconds_bucket"] = (HTTP_LABELS - {"status"}) | {"le"}
     known["http_request_duration_seconds_count"] = HTTP_LABELS - {"status"}
     known["http_request_duration_seconds_sum"] = HTTP_LABELS - {"status"}

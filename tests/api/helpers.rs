@@ -96,6 +96,19 @@ pub fn client() -> reqwest::Client {
         .expect("client builds")
 }
 
+/// The sum of the Prometheus samples of `name` whose labels include every one of `labels`
+/// (written as in the exposition, e.g. `route="/register"`).
+pub fn metric_sum(text: &str, name: &str, labels: &[&str]) -> u64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+                && labels.iter().all(|label| l.contains(label))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 /// A unique, valid username.
 pub fn username() -> String {
     format!("u{}", &uuid::Uuid::new_v4().simple().to_string()[..12])

@@ -22,15 +22,12 @@ async fn health_routes_answer() {
 #[tokio::test]
 async fn metrics_count_requests_by_route_template() {
     let app = spawn_auth().await;
-    let count = |text: &str| -> u64 {
-        text.lines()
-            .filter(|l| {
-                l.starts_with("http_requests_total{")
-                    && l.contains(r#"route="/register""#)
-                    && l.contains(r#"status="201""#)
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum()
+    let count = |text: &str| {
+        metric_sum(
+            text,
+            "http_requests_total",
+            &[r#"route="/register""#, r#"status="201""#],
+        )
     };
     let before = count(&app.get("/metrics", None).await.text().await.unwrap());
     app.register(&username(), "a good password").await;

@@ -529,15 +529,35 @@ async fn cached_reads_never_hide_a_write_made_through_the_same_replica() {
     let product = app.create_product(&token, "Cached", "2.00", 5).await;
     let id = product["id"].as_str().unwrap();
     let first_stock = |page: Value| page["items"][0]["stock"].clone();
-    // Warm both caches, then write and read again at once.
-    let page: Value = app
-        .get("/products?sort=name", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(first_stock(page), 5);
-    assert_eq!(app.stock(&token, id).await, 5);
+    let hits = || async {
+        let text = app.get("/metrics", &token).await.text().await.unwrap();
+        let hits = |cache| {
+            let cache = format!(r#"cache="{cache}""#);
+            metric_sum(
+                &text,
+                "product_cache_lookups_total",
+                &[&cache, r#"result="hit""#],
+            )
+        };
+        (hits("product"), hits("page"))
+    };
+    let before = hits().await;
+    // Warm both caches (the second reads are hits), then write and read again at once.
+    for _ in 0..2 {
+        let page: Value = app
+            .get("/products?sort=name", &token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(first_stock(page), 5);
+        assert_eq!(app.stock(&token, id).await, 5);
+    }
+    let after = hits().await;
+    assert!(
+        after.0 > before.0 && after.1 > before.1,
+        "{before:?} -> {after:?}"
+    );
     let reserved = app.reserve(&service, "cache-1", &[(id, 2)]).await;
     assert_eq!(reserved.status(), StatusCode::CREATED);
     assert_eq!(app.stock(&token, id).await, 3);

@@ -260,15 +260,8 @@ async fn without_reachable_keys_verification_is_unavailable_not_a_crash() {
 #[tokio::test]
 async fn unknown_kids_refetch_the_jwks_at_most_once_per_interval() {
     let s = setup().await;
-    let count = |metrics: String| -> u64 {
-        metrics
-            .lines()
-            .filter(|l| {
-                l.starts_with("http_requests_total{") && l.contains("/.well-known/jwks.json")
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum()
-    };
+    let count =
+        |metrics: String| metric_sum(&metrics, "http_requests_total", &["/.well-known/jwks.json"]);
     // The first fetch happens in the background at start-up.
     assert!(s.verify(&s.token(&claims())).await.is_ok());
     let before = count(s.app.get("/metrics", None).await.text().await.unwrap());

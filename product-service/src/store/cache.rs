@@ -15,6 +15,9 @@
 //! past half its life is refreshed in the background while it goes on being served (it is
 //! still within its bound), so keys in steady demand do not make requests wait for the
 //! database every time they expire.
+//!
+//! Monitoring: `product_cache_lookups_total{cache="product"|"page", result="hit"|"miss"}` counts
+//! the lookups, and `product_cache_refreshes_total{cache}` the background refreshes started.
 
 use std::future::Future;
 use std::hash::Hash;
@@ -26,6 +29,11 @@ use axum::body::Bytes;
 use bson::oid::ObjectId;
 use moka::Expiry;
 use moka::future::Cache;
+
+/// Lookups by cache and result.
+const LOOKUPS: &str = "product_cache_lookups_total";
+/// Background refreshes started, by cache.
+const REFRESHES: &str = "product_cache_refreshes_total";
 
 /// The longest an entry may live.
 pub const MAX_TTL: Duration = Duration::from_secs(1);
@@ -140,7 +148,10 @@ impl ProductCache {
     {
         match &self.products {
             None => load().await,
-            Some(cache) => cached(cache, (self.latest_write_to(id), id), self.ttl, load).await,
+            Some(cache) => {
+                let key = (self.latest_write_to(id), id);
+                cached("product", cache, key, self.ttl, load).await
+            }
         }
     }
 
@@ -153,7 +164,9 @@ impl ProductCache {
     {
         match &self.pages {
             None => load().await,
-            Some(cache) => cached(cache, (self.latest_write(), query), self.ttl, load).await,
+            Some(cache) => {
+                cached("page", cache, (self.latest_write(), query), self.ttl, load).await
+            }
         }
     }
 
@@ -169,8 +182,9 @@ impl ProductCache {
 
 /// The fresh entry for `key`, else the value of `load()`, which concurrent misses of `key`
 /// share. A hit on an entry past half its life also refreshes it in the background with
-/// `load()`, once.
+/// `load()`, once. `name` labels the lookup in the metrics.
 async fn cached<K, V, L, F>(
+    name: &'static str,
     cache: &Cache<K, Entry<V>>,
     key: K,
     ttl: Duration,
@@ -183,7 +197,9 @@ where
     F: Future<Output = mongodb::error::Result<V>> + Send + 'static,
 {
     if let Some(entry) = cache.get(&key).await {
+        metrics::counter!(LOOKUPS, "cache" => name, "result" => "hit").increment(1);
         if entry.read_at.elapsed() >= ttl / 2 && !entry.refreshing.swap(true, Ordering::AcqRel) {
+            metrics::counter!(REFRESHES, "cache" => name).increment(1);
             let (cache, fresh) = (cache.clone(), read(load()));
             tokio::spawn(async move {
                 // On failure the entry simply expires, and the next request reads again.
@@ -194,6 +210,7 @@ where
         }
         return Ok(entry.value);
     }
+    metrics::counter!(LOOKUPS, "cache" => name, "result" => "miss").increment(1);
     cache
         .try_get_with(key, read(load()))
         .await
