@@ -36,6 +36,23 @@ pub struct Figures {
     pub max_ms: f64,
     /// Responses that were not the expected success, by status (0: transport error).
     pub errors: BTreeMap<u16, u64>,
+    /// What product-service's cache and database did meanwhile (scenarios only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_service: Option<ProductActivity>,
+}
+
+/// product-service's cache lookups and MongoDB commands over a scenario (warm-up included),
+/// from its `/metrics`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProductActivity {
+    /// Share of cache lookups (products and pages) answered from the cache.
+    pub cache_hit_ratio: Option<f64>,
+    /// Cache misses per second.
+    pub cache_misses_per_sec: f64,
+    /// Background refreshes started per second.
+    pub cache_refreshes_per_sec: f64,
+    /// MongoDB commands per second, requests' and background work's together.
+    pub db_commands_per_sec: f64,
 }
 
 /// What one measured window recorded.
@@ -110,6 +127,7 @@ fn figures(name: &str, concurrency: usize, samples: &[Sample]) -> Figures {
         p99_ms: ms(0.99),
         max_ms: histogram.max() as f64 / 1000.0,
         errors,
+        product_service: None,
     }
 }
 

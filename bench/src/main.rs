@@ -141,46 +141,74 @@ async fn main() -> anyhow::Result<()> {
         let figures = match name.as_str() {
             "browse" => {
                 scenarios.push(
-                    run(
-                        "browse: GET /products/{id}",
-                        c,
-                        warmup,
-                        duration,
-                        shop.product_op(),
-                        ok_get,
+                    observed(
+                        &shop,
+                        run(
+                            "browse: GET /products/{id}",
+                            c,
+                            warmup,
+                            duration,
+                            shop.product_op(),
+                            ok_get,
+                        ),
                     )
                     .await,
                 );
                 scenarios.push(
-                    run(
-                        "browse: GET /products page",
-                        c,
-                        warmup,
-                        duration,
-                        shop.list_op(),
-                        ok_get,
+                    observed(
+                        &shop,
+                        run(
+                            "browse: GET /products page",
+                            c,
+                            warmup,
+                            duration,
+                            shop.list_op(),
+                            ok_get,
+                        ),
                     )
                     .await,
                 );
-                run("browse", c, warmup, duration, shop.browse_op(), ok_get).await
+                observed(
+                    &shop,
+                    run("browse", c, warmup, duration, shop.browse_op(), ok_get),
+                )
+                .await
             }
-            "order" => run("order", c, warmup, duration, shop.order_op(), |s| s == 201).await,
-            "login" => run("login", c, warmup, duration, shop.login_op(), ok_get).await,
+            "order" => {
+                observed(
+                    &shop,
+                    run("order", c, warmup, duration, shop.order_op(), |s| s == 201),
+                )
+                .await
+            }
+            "login" => {
+                observed(
+                    &shop,
+                    run("login", c, warmup, duration, shop.login_op(), ok_get),
+                )
+                .await
+            }
             "mixed" => {
-                run("mixed", c, warmup, duration, shop.mixed_op(), |s| {
-                    s == 200 || s == 201
-                })
+                observed(
+                    &shop,
+                    run("mixed", c, warmup, duration, shop.mixed_op(), |s| {
+                        s == 200 || s == 201
+                    }),
+                )
                 .await
             }
             "browse-during-login-flood" => {
                 let flood = shop.start_login_flood(c);
-                let figures = run(
-                    "browse-during-login-flood",
-                    c,
-                    warmup,
-                    duration,
-                    shop.browse_op(),
-                    ok_get,
+                let figures = observed(
+                    &shop,
+                    run(
+                        "browse-during-login-flood",
+                        c,
+                        warmup,
+                        duration,
+                        shop.browse_op(),
+                        ok_get,
+                    ),
                 )
                 .await;
                 flood.stop().await;
@@ -214,6 +242,14 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(&args.out, serde_json::to_string_pretty(&results)?)?;
     eprintln!("results written to {}", args.out);
     Ok(())
+}
+
+/// `run`, with what product-service's cache and database did meanwhile.
+async fn observed(shop: &Shop, run: impl Future<Output = Figures>) -> Figures {
+    let before = shop.product_counters().await;
+    let mut figures = run.await;
+    figures.product_service = Some(shop.product_counters().await.since(&before));
+    figures
 }
 
 fn parse_pids(raw: &str) -> BTreeMap<String, u32> {

@@ -167,6 +167,31 @@ pub fn print(results: &Value) {
     }
     lines.push(String::new());
     lines.push(format!(
+        "| {:<40} | {:>11} | {:>9} | {:>11} | {:>13} |",
+        "product-service during", "cache hits", "misses/s", "refreshes/s", "DB commands/s"
+    ));
+    lines.push(format!(
+        "|{:-<42}|{:->13}|{:->11}|{:->13}|{:->15}|",
+        "", "", "", "", ""
+    ));
+    for f in results["scenarios"].as_array().into_iter().flatten() {
+        let Some(activity) = f.get("product_service") else {
+            continue;
+        };
+        let rate = |key: &str| activity[key].as_f64().unwrap_or_default();
+        lines.push(format!(
+            "| {:<40} | {:>11} | {:>9.0} | {:>11.0} | {:>13.0} |",
+            f["name"].as_str().unwrap_or_default(),
+            activity["cache_hit_ratio"]
+                .as_f64()
+                .map_or("-".to_owned(), |r| format!("{:.1} %", r * 100.0)),
+            rate("cache_misses_per_sec"),
+            rate("cache_refreshes_per_sec"),
+            rate("db_commands_per_sec"),
+        ));
+    }
+    lines.push(String::new());
+    lines.push(format!(
         "argon2id verifications/s (reference c): {:.1}",
         num(results, "/references/argon2_verifications_per_sec").unwrap_or_default()
     ));

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::StreamExt;
@@ -13,7 +13,7 @@ use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 
 use crate::Args;
-use crate::load::Op;
+use crate::load::{Op, ProductActivity};
 
 const PASSWORD: &str = "benchmark password";
 
@@ -337,6 +337,32 @@ impl Shop {
         Ok(out)
     }
 
+    /// product-service's cumulative cache and database counters.
+    pub async fn product_counters(&self) -> ProductCounters {
+        let text = match self
+            .http
+            .get(format!("{}/metrics", self.product))
+            .send()
+            .await
+        {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let sum = |name: &str, label: &str| -> f64 {
+            text.lines()
+                .filter(|l| l.starts_with(name) && l.contains(label))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        ProductCounters {
+            at: Instant::now(),
+            hits: sum("product_cache_lookups_total{", r#"result="hit""#),
+            misses: sum("product_cache_lookups_total{", r#"result="miss""#),
+            refreshes: sum("product_cache_refreshes_total{", ""),
+            commands: sum("mongodb_commands_total{", ""),
+        }
+    }
+
     /// Sum of `mongodb_commands_total` sent while serving requests, over the three services.
     async fn commands(&self) -> u64 {
         let mut total = 0;
@@ -354,6 +380,29 @@ impl Shop {
                 .sum::<f64>() as u64;
         }
         total
+    }
+}
+
+/// A reading of product-service's counters.
+pub struct ProductCounters {
+    at: Instant,
+    hits: f64,
+    misses: f64,
+    refreshes: f64,
+    commands: f64,
+}
+
+impl ProductCounters {
+    /// What happened between `before` and this reading.
+    pub fn since(&self, before: &ProductCounters) -> ProductActivity {
+        let seconds = self.at.duration_since(before.at).as_secs_f64().max(1e-9);
+        let (hits, misses) = (self.hits - before.hits, self.misses - before.misses);
+        ProductActivity {
+            cache_hit_ratio: (hits + misses > 0.0).then(|| hits / (hits + misses)),
+            cache_misses_per_sec: misses / seconds,
+            cache_refreshes_per_sec: (self.refreshes - before.refreshes) / seconds,
+            db_commands_per_sec: (self.commands - before.commands) / seconds,
+        }
     }
 }
 
