@@ -9,11 +9,15 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
 use crate::order_helpers::spawn_order_with;
+
+const GET: Method = Method::GET;
+const POST: Method = Method::POST;
 
 struct Database {
     child: Option<Child>,
@@ -146,29 +150,26 @@ async fn services_answer_503_while_the_database_is_down_and_recover_by_themselve
     let http = client();
 
     let (name, token, _) = auth.customer().await;
-    let created: Value = http
-        .post(format!("{products_url}/products"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "Durable", "price": "3.00", "stock": 4}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let product = json!({"name": "Durable", "price": "3.00", "stock": 4});
+    let created = send(
+        &http,
+        POST,
+        &format!("{products_url}/products"),
+        &token,
+        Some(&product),
+    )
+    .await
+    .json::<Value>()
+    .await
+    .unwrap();
     let product_id = created["id"].as_str().unwrap().to_owned();
     let product_url = format!("{products_url}/products/{product_id}");
     let order_body = json!({"items": [{"product_id": product_id, "quantity": 1}]});
-    let placed = http
-        .post(format!("{}/orders", orders.url))
-        .bearer_auth(&token)
-        .json(&order_body)
-        .send()
-        .await
-        .unwrap();
+    let orders_url = format!("{}/orders", orders.url);
+    let placed = send(&http, POST, &orders_url, &token, Some(&order_body)).await;
     assert_eq!(placed.status(), StatusCode::CREATED);
     let placed: Value = placed.json().await.unwrap();
-    let order_url = format!("{}/orders/{}", orders.url, placed["id"].as_str().unwrap());
+    let order_url = format!("{orders_url}/{}", placed["id"].as_str().unwrap());
 
     db.stop();
     for base in [&auth.url, &products_url, &orders.url] {
@@ -197,38 +198,24 @@ async fn services_answer_503_while_the_database_is_down_and_recover_by_themselve
     let started = Instant::now();
     let login = auth.login(&name, "a good password").await;
     assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let read = http
-        .get(&product_url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let read = send(&http, GET, &product_url, &token, None).await;
     assert_eq!(read.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(read.headers()["content-type"], "application/problem+json");
     assert!(read.headers().contains_key("retry-after"));
-    let write = http
-        .post(format!("{product_url}/stock"))
-        .bearer_auth(&token)
-        .json(&json!({"delta": 1}))
-        .send()
-        .await
-        .unwrap();
+    let delta = json!({"delta": 1});
+    let write = send(
+        &http,
+        POST,
+        &format!("{product_url}/stock"),
+        &token,
+        Some(&delta),
+    )
+    .await;
     assert_eq!(write.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let order = http
-        .post(format!("{}/orders", orders.url))
-        .bearer_auth(&token)
-        .json(&order_body)
-        .send()
-        .await
-        .unwrap();
+    let order = send(&http, POST, &orders_url, &token, Some(&order_body)).await;
     assert_eq!(order.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(order.headers()["content-type"], "application/problem+json");
-    let listed = http
-        .get(format!("{}/orders", orders.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let listed = send(&http, GET, &orders_url, &token, None).await;
     assert_eq!(listed.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(
         started.elapsed() < Duration::from_secs(15),
@@ -246,38 +233,19 @@ async fn services_answer_503_while_the_database_is_down_and_recover_by_themselve
         )
         .await;
     }
-    let read = http
-        .get(&product_url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let read = send(&http, GET, &product_url, &token, None).await;
     assert_eq!(read.status(), StatusCode::OK);
     assert_eq!(
         read.json::<Value>().await.unwrap()["stock"],
         3,
         "the acknowledged sale survived"
     );
-    let order: Value = http
-        .get(&order_url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let order = get_json(&http, &order_url, &token).await;
     assert_eq!(
         order["status"], "confirmed",
         "the acknowledged order survived"
     );
-    let again = http
-        .post(format!("{}/orders", orders.url))
-        .bearer_auth(&token)
-        .json(&order_body)
-        .send()
-        .await
-        .unwrap();
+    let again = send(&http, POST, &orders_url, &token, Some(&order_body)).await;
     assert_eq!(
         again.status(),
         StatusCode::CREATED,

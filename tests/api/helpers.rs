@@ -96,6 +96,33 @@ pub fn client() -> reqwest::Client {
         .expect("client builds")
 }
 
+/// `method url` with a bearer token and, when given, a JSON body.
+pub async fn send(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> Response {
+    let request = http.request(method, url).bearer_auth(token);
+    match body {
+        Some(body) => request.json(body),
+        None => request,
+    }
+    .send()
+    .await
+    .unwrap()
+}
+
+/// `GET url` with a bearer token, its body parsed as JSON.
+pub async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> Value {
+    send(http, reqwest::Method::GET, url, token, None)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The sum of the Prometheus samples of `name` whose labels include every one of `labels`
 /// (written as in the exposition, e.g. `route="/register"`).
 pub fn metric_sum(text: &str, name: &str, labels: &[&str]) -> u64 {
