@@ -51,6 +51,20 @@ pub struct ProductSettings {
     /// `PRODUCT_CACHE_CAPACITY`: products kept in the cache, default 10000.
     #[serde(default = "default_cache_capacity")]
     pub cache_capacity: u64,
+    /// `PRODUCT_CACHE_FOLLOW_CHANGES`: follow the products collection's change stream, so that
+    /// writes through other replicas invalidate cached entries at once and entries may live up
+    /// to `PRODUCT_CACHE_MAX_AGE_MS` while the stream keeps up; default true.
+    #[serde(default = "default_true")]
+    pub cache_follow_changes: bool,
+    /// `PRODUCT_CACHE_MAX_AGE_MS`: the longest a cached entry lives while the change stream
+    /// vouches for it, default 30000.
+    #[serde(default = "default_cache_max_age")]
+    pub cache_max_age_ms: u64,
+    /// `PRODUCT_CACHE_POLL_MS`: the longest one poll of the change stream waits for news,
+    /// default 100; the stream vouches for entries up to the start of its latest empty poll, so
+    /// keep it well under `PRODUCT_CACHE_TTL_MS`.
+    #[serde(default = "default_cache_poll")]
+    pub cache_poll_ms: u64,
     /// `PRODUCT_READ_BATCH_MAX`: most products one coalesced read of single products asks the
     /// database for, default 100.
     #[serde(default = "default_read_batch_max")]
@@ -89,6 +103,15 @@ fn default_cache_ttl() -> u64 {
 }
 fn default_cache_capacity() -> u64 {
     10_000
+}
+fn default_true() -> bool {
+    true
+}
+fn default_cache_max_age() -> u64 {
+    30_000
+}
+fn default_cache_poll() -> u64 {
+    100
 }
 fn default_read_batch_max() -> usize {
     100

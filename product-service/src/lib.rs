@@ -32,6 +32,14 @@ const STARTUP_PATIENCE: Duration = Duration::from_secs(60);
 /// A built product-service, bound to its port and ready to run.
 pub struct Application {
     service: BoundService,
+    follower: Option<Follower>,
+}
+
+/// What following the products collection's change stream needs.
+struct Follower {
+    collection: mongodb::Collection<bson::Document>,
+    cache: store::ProductCache,
+    poll: Duration,
 }
 
 impl Application {
@@ -63,12 +71,20 @@ impl Application {
             config.service.read_batch_max,
             config.service.read_batch_concurrency,
         );
+        let settings = &config.service;
+        let cache = store::ProductCache::new(
+            Duration::from_millis(settings.cache_ttl_ms),
+            Duration::from_millis(settings.cache_max_age_ms),
+            settings.cache_capacity,
+        );
+        let follower = (cache.enabled() && settings.cache_follow_changes).then(|| Follower {
+            collection: products.collection().clone_with_type(),
+            cache: cache.clone(),
+            poll: Duration::from_millis(settings.cache_poll_ms.max(1)),
+        });
         let state = AppState::new(state::Handles {
             reads,
-            cache: store::ProductCache::new(
-                Duration::from_millis(config.service.cache_ttl_ms),
-                config.service.cache_capacity,
-            ),
+            cache,
             config: Arc::new(config),
             products,
             reservations,
@@ -76,7 +92,7 @@ impl Application {
         });
         let service =
             BoundService::bind("product-service", addr, router(state), client, &common).await?;
-        Ok(Self { service })
+        Ok(Self { service, follower })
     }
 
     /// The bound port.
@@ -89,8 +105,23 @@ impl Application {
         self.service.stop_token()
     }
 
-    /// Serves until SIGINT/SIGTERM or the stop token.
+    /// Serves, following the product change stream beside, until SIGINT/SIGTERM or the stop
+    /// token.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.service.run_until_stopped().await
+        let stop = self.service.stop_token();
+        let follower = self.follower.map(|f| {
+            tokio::spawn(store::watch::follow(
+                f.collection,
+                f.cache,
+                f.poll,
+                stop.clone(),
+            ))
+        });
+        let served = self.service.run_until_stopped().await;
+        stop.cancel();
+        if let Some(follower) = follower {
+            follower.abort();
+        }
+        served
     }
 }

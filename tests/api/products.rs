@@ -610,6 +610,48 @@ async fn a_write_through_another_replica_shows_within_the_cache_bound() {
     }
 }
 
+/// A write made straight in the database, through no replica at all, reaches a replica's cache
+/// through the change stream well before the entry's one-second ttl would have run out: read,
+/// write in MongoDB, read again 600 ms later. (An attempt whose second read came too late to
+/// tell the two apart, on a stalled machine, is made again.)
+#[tokio::test]
+async fn a_write_straight_in_the_database_reaches_the_cache_through_the_change_stream() {
+    let app = spawn_products().await;
+    let (_, token, _) = app.auth.customer().await;
+    let product = app.create_product(&token, "Streamed", "3.00", 10).await;
+    let id = product["id"].as_str().unwrap();
+    let oid = bson::oid::ObjectId::parse_str(id).unwrap();
+    let mongo = mongodb::Client::with_uri_str(mongodb_uri()).await.unwrap();
+    let products = mongo
+        .database(&app.db_name)
+        .collection::<bson::Document>("products");
+    // The change stream opens in the background once the service runs.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for attempt in 1..=3 {
+        let read = Instant::now();
+        assert_eq!(app.stock(&token, id).await, 10 + attempt - 1);
+        products
+            .update_one(
+                bson::doc! {"_id": oid},
+                bson::doc! {"$set": {"stock": 10 + attempt}, "$inc": {"version": 1}},
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let stock = app.stock(&token, id).await;
+        if read.elapsed() < Duration::from_millis(950) {
+            assert_eq!(
+                stock,
+                10 + attempt,
+                "served the entry cached before the write"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    panic!("no attempt read back within the ttl: the machine is too slow to tell");
+}
+
 /// Concurrent reads of different products are coalesced into shared database queries (here at
 /// most 8 ids per query, one query at a time, no cache): each read still gets its own product,
 /// and ids with no live product get 404.

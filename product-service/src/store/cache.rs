@@ -1,20 +1,27 @@
-//! A short-lived cache of single products (`GET /products/{id}`) and of list pages
-//! (`GET /products`), both kept as the JSON they are answered with, so a hit costs no
-//! serialisation.
+//! A cache of single products (`GET /products/{id}`) and of list pages (`GET /products`), both
+//! kept as the JSON they are answered with, so a hit costs no serialisation.
 //!
-//! Freshness: an entry expires `ttl` after its database read *started* (configuration caps `ttl`
-//! at one second), so no replica serves a product older than the last write acknowledged by any
-//! replica for longer than that. Every write through this replica takes the next number of a
-//! write sequence: pages are keyed by the latest number, and each product by the number of its
-//! own latest write, so the entries read before a write are never served again (not even by a
-//! load that was already running when the write happened) — a client never reads its own write
-//! back stale — while a write to one product leaves the other products cached. Conditional
-//! writes (`If-Match`) always compare against the database, never the cache.
+//! Freshness: no replica serves a product more than `ttl` (at most one second) older than the
+//! last write acknowledged by any replica.
+//! - Every write through this replica takes the next number of a write sequence: pages are keyed
+//!   by the latest number, and each product by the number of its own latest write. The entries
+//!   read before a write are never served again (not even by a load that was already running
+//!   when the write happened), so a client never reads its own write back stale, while a write
+//!   to one product leaves the other products cached.
+//! - Writes through other replicas reach this one through the products collection's change
+//!   stream ([`super::watch`]), which invalidates what they changed the same way. The stream
+//!   vouches for the entries read after it opened up to the start of its latest empty poll: every
+//!   write acknowledged before that instant has been applied. Such an entry may be served until
+//!   `ttl` after that instant (and never beyond `max_age`), so entries live on while the stream
+//!   keeps up, and lapse within `ttl` of the stream falling behind or failing.
+//! - Without the stream's word, an entry expires `ttl` after its database read *started*.
+//!
+//! Conditional writes (`If-Match`) always compare against the database, never the cache.
 //!
 //! Cost: concurrent misses for one key share a single database read, and an entry read again
-//! past half its life is refreshed in the background while it goes on being served (it is
-//! still within its bound), so keys in steady demand do not make requests wait for the
-//! database every time they expire.
+//! when less than half of `ttl` is left of its life is refreshed in the background while it goes
+//! on being served (it is still within its bound), so keys in steady demand do not make requests
+//! wait for the database every time they expire.
 //!
 //! Monitoring: `product_cache_lookups_total{cache="product"|"page", result="hit"|"miss"}` counts
 //! the lookups, and `product_cache_refreshes_total{cache}` the background refreshes started.
@@ -56,15 +63,46 @@ struct Entry<V> {
     refreshing: Arc<AtomicBool>,
 }
 
-/// Entries expire `ttl` after their read started, not after they were stored.
-struct FromRead(Duration);
+/// When entries must stop being served.
+struct Lifetime {
+    ttl: Duration,
+    max_age: Duration,
+    coverage: Arc<Coverage>,
+}
 
-impl<K, V> Expiry<K, Entry<V>> for FromRead {
+impl Lifetime {
+    /// The last instant at which an entry whose read started at `read_at` may be served:
+    /// `ttl` after the read, or later while the change stream vouches for it.
+    fn deadline(&self, read_at: Instant) -> Instant {
+        let own = read_at + self.ttl;
+        match self.coverage.vouched_until(read_at, self.ttl) {
+            Some(vouched) => own.max(vouched.min(read_at + self.max_age)),
+            None => own,
+        }
+    }
+
+    fn remaining<V>(&self, entry: &Entry<V>, now: Instant) -> Option<Duration> {
+        Some(self.deadline(entry.read_at).saturating_duration_since(now))
+    }
+}
+
+/// Entries expire at their [`Lifetime::deadline`], which every read computes anew.
+struct Expires(Arc<Lifetime>);
+
+impl<K, V> Expiry<K, Entry<V>> for Expires {
     fn expire_after_create(&self, _: &K, entry: &Entry<V>, now: Instant) -> Option<Duration> {
-        Some(
-            self.0
-                .saturating_sub(now.saturating_duration_since(entry.read_at)),
-        )
+        self.0.remaining(entry, now)
+    }
+
+    fn expire_after_read(
+        &self,
+        _: &K,
+        entry: &Entry<V>,
+        now: Instant,
+        _: Option<Duration>,
+        _: Instant,
+    ) -> Option<Duration> {
+        self.0.remaining(entry, now)
     }
 
     fn expire_after_update(
@@ -74,10 +112,57 @@ impl<K, V> Expiry<K, Entry<V>> for FromRead {
         now: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(
-            self.0
-                .saturating_sub(now.saturating_duration_since(entry.read_at)),
-        )
+        self.0.remaining(entry, now)
+    }
+}
+
+/// What the products collection's change stream vouches for: it opened at `since`, and every
+/// write acknowledged before `caught_up` has invalidated what it changed. Both are nanoseconds
+/// after `base`; `since` is `u64::MAX` while no stream is open.
+pub struct Coverage {
+    base: Instant,
+    since: AtomicU64,
+    caught_up: AtomicU64,
+}
+
+impl Coverage {
+    fn new() -> Self {
+        Self {
+            base: Instant::now(),
+            since: AtomicU64::new(u64::MAX),
+            caught_up: AtomicU64::new(0),
+        }
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// A stream was opened (its `watch` had returned) at `at`: it will deliver every write
+    /// acknowledged after that; entries read from `at` on reflect the earlier ones.
+    pub fn opened(&self, at: Instant) {
+        self.caught_up.store(0, Ordering::SeqCst);
+        self.since.store(self.nanos(at), Ordering::SeqCst);
+    }
+
+    /// A poll of the stream that started at `at` found nothing new after every event before it
+    /// had been applied.
+    pub fn caught_up(&self, at: Instant) {
+        self.caught_up.fetch_max(self.nanos(at), Ordering::SeqCst);
+    }
+
+    /// The stream failed or closed: nothing is vouched for until another one opens.
+    pub fn lost(&self) {
+        self.since.store(u64::MAX, Ordering::SeqCst);
+    }
+
+    /// Until when the stream vouches for an entry whose read started at `read_at`, if at all.
+    fn vouched_until(&self, read_at: Instant, ttl: Duration) -> Option<Instant> {
+        let since = self.since.load(Ordering::SeqCst);
+        let caught_up = self.caught_up.load(Ordering::SeqCst);
+        // A `caught_up` older than `since` belongs to an earlier stream.
+        (since != u64::MAX && caught_up >= since && self.nanos(read_at) >= since)
+            .then(|| self.base + Duration::from_nanos(caught_up) + ttl)
     }
 }
 
@@ -89,38 +174,59 @@ type ProductEntries = Cache<(u64, ObjectId), Entry<Option<RenderedProduct>>>;
 pub struct ProductCache {
     products: Option<ProductEntries>,
     pages: Option<Cache<(u64, String), Entry<Bytes>>>,
-    /// The sequence number of each product's latest write through this replica, kept twice the
-    /// ttl: by the time a number is forgotten (and the product's key falls back to 0), every
-    /// entry read before that write has expired. Never evicted for room, which could bring a
-    /// stale entry back; writes are few enough to keep them all for that long.
+    /// The sequence number of each product's latest write, kept as long as an entry can live
+    /// (plus `ttl`): by the time a number is forgotten (and the product's key falls back to 0),
+    /// every entry read before that write has expired. Never evicted for room, which could bring
+    /// a stale entry back; writes are few enough to keep them all for that long.
     written: Option<moka::sync::Cache<ObjectId, u64>>,
-    ttl: Duration,
-    /// Advanced by every write through this replica.
+    lifetime: Arc<Lifetime>,
+    /// Advanced by every write through this replica and every write the change stream reports.
     sequence: Arc<AtomicU64>,
 }
 
 impl ProductCache {
-    /// A cache keeping entries `ttl` (at most [`MAX_TTL`]; zero disables it).
-    pub fn new(ttl: Duration, capacity: u64) -> Self {
+    /// A cache whose entries live `ttl` (at most [`MAX_TTL`]; zero disables it), or up to
+    /// `max_age` while the change stream vouches for them, `capacity` products at most.
+    pub fn new(ttl: Duration, max_age: Duration, capacity: u64) -> Self {
         let ttl = ttl.min(MAX_TTL);
+        let max_age = max_age.max(ttl);
         let enabled = !ttl.is_zero();
+        let lifetime = Arc::new(Lifetime {
+            ttl,
+            max_age,
+            coverage: Arc::new(Coverage::new()),
+        });
         Self {
             products: enabled.then(|| {
                 Cache::builder()
                     .max_capacity(capacity)
-                    .expire_after(FromRead(ttl))
+                    .expire_after(Expires(lifetime.clone()))
                     .build()
             }),
             pages: enabled.then(|| {
                 Cache::builder()
                     .max_capacity(capacity / 10 + 1)
-                    .expire_after(FromRead(ttl))
+                    .expire_after(Expires(lifetime.clone()))
                     .build()
             }),
-            written: enabled.then(|| moka::sync::Cache::builder().time_to_live(ttl * 2).build()),
-            ttl,
+            written: enabled.then(|| {
+                moka::sync::Cache::builder()
+                    .time_to_live(max_age + ttl)
+                    .build()
+            }),
+            lifetime,
             sequence: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Whether the cache is on (a ttl above zero).
+    pub fn enabled(&self) -> bool {
+        self.products.is_some()
+    }
+
+    /// What the change stream vouches for; [`super::watch`] keeps it.
+    pub fn coverage(&self) -> &Coverage {
+        &self.lifetime.coverage
     }
 
     /// The number of the latest write through this replica, which keys pages.
@@ -150,7 +256,7 @@ impl ProductCache {
             None => load().await,
             Some(cache) => {
                 let key = (self.latest_write_to(id), id);
-                cached("product", cache, key, self.ttl, load).await
+                cached("product", cache, key, &self.lifetime, load).await
             }
         }
     }
@@ -165,15 +271,27 @@ impl ProductCache {
         match &self.pages {
             None => load().await,
             Some(cache) => {
-                cached("page", cache, (self.latest_write(), query), self.ttl, load).await
+                cached(
+                    "page",
+                    cache,
+                    (self.latest_write(), query),
+                    &self.lifetime,
+                    load,
+                )
+                .await
             }
         }
     }
 
-    /// After a write to `id` is acknowledged: makes the product's entries and every page read
-    /// before now unreachable.
+    /// Makes every page read before now unreachable; returns the write's sequence number.
+    pub fn invalidate_pages(&self) -> u64 {
+        self.sequence.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// After a write to `id` is acknowledged (here or, through the change stream, anywhere):
+    /// makes the product's entries and every page read before now unreachable.
     pub fn invalidate(&self, id: ObjectId) {
-        let number = self.sequence.fetch_add(1, Ordering::SeqCst) + 1;
+        let number = self.invalidate_pages();
         if let Some(written) = &self.written {
             written.insert(id, number);
         }
@@ -181,13 +299,13 @@ impl ProductCache {
 }
 
 /// The fresh entry for `key`, else the value of `load()`, which concurrent misses of `key`
-/// share. A hit on an entry past half its life also refreshes it in the background with
-/// `load()`, once. `name` labels the lookup in the metrics.
+/// share. A hit on an entry with less than half of `ttl` left to live also refreshes it in the
+/// background with `load()`, once. `name` labels the lookup in the metrics.
 async fn cached<K, V, L, F>(
     name: &'static str,
     cache: &Cache<K, Entry<V>>,
     key: K,
-    ttl: Duration,
+    lifetime: &Lifetime,
     load: L,
 ) -> mongodb::error::Result<V>
 where
@@ -198,7 +316,10 @@ where
 {
     if let Some(entry) = cache.get(&key).await {
         metrics::counter!(LOOKUPS, "cache" => name, "result" => "hit").increment(1);
-        if entry.read_at.elapsed() >= ttl / 2 && !entry.refreshing.swap(true, Ordering::AcqRel) {
+        let left = lifetime
+            .deadline(entry.read_at)
+            .saturating_duration_since(Instant::now());
+        if left < lifetime.ttl / 2 && !entry.refreshing.swap(true, Ordering::AcqRel) {
             metrics::counter!(REFRESHES, "cache" => name).increment(1);
             let (cache, fresh) = (cache.clone(), read(load()));
             tokio::spawn(async move {
@@ -229,4 +350,133 @@ where
         read_at,
         refreshing: Arc::default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(1);
+
+    /// Looks `id` up, counting the database reads the lookup (or its refresh) makes.
+    async fn lookup(cache: &ProductCache, id: ObjectId, reads: &Arc<AtomicUsize>) {
+        let reads = reads.clone();
+        let product = cache
+            .product(id, move || async move {
+                reads.fetch_add(1, Ordering::SeqCst);
+                Ok(Some(RenderedProduct {
+                    version: 1,
+                    body: Bytes::from_static(b"{}"),
+                }))
+            })
+            .await
+            .unwrap();
+        assert!(product.is_some());
+    }
+
+    /// Looks `id` up every 50 ms for `span`, telling the cache the stream caught up before each
+    /// lookup when `caught_up` is set.
+    async fn keep_reading(
+        cache: &ProductCache,
+        id: ObjectId,
+        reads: &Arc<AtomicUsize>,
+        span: Duration,
+        caught_up: bool,
+    ) {
+        let until = Instant::now() + span;
+        while Instant::now() < until {
+            if caught_up {
+                cache.coverage().caught_up(Instant::now());
+            }
+            lookup(cache, id, reads).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn entries_outlive_the_ttl_only_while_the_stream_vouches_for_them() {
+        let cache = ProductCache::new(TTL, Duration::from_secs(60), 100);
+        let (id, reads) = (ObjectId::new(), Arc::new(AtomicUsize::new(0)));
+        cache.coverage().opened(Instant::now());
+        lookup(&cache, id, &reads).await;
+        keep_reading(&cache, id, &reads, TTL * 2, true).await;
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            1,
+            "vouched for: never read again"
+        );
+        // The stream stops catching up: within the ttl the entry is refreshed or reloaded.
+        keep_reading(&cache, id, &reads, TTL + TTL / 5, false).await;
+        assert!(reads.load(Ordering::SeqCst) >= 2);
+    }
+
+    /// A stream vouches only for entries read after it opened: writes made before it opened
+    /// (or between two streams) are never reported.
+    #[tokio::test]
+    async fn entries_read_before_the_stream_opened_keep_to_the_ttl() {
+        let cache = ProductCache::new(TTL, Duration::from_secs(60), 100);
+        let (id, reads) = (ObjectId::new(), Arc::new(AtomicUsize::new(0)));
+        lookup(&cache, id, &reads).await;
+        cache.coverage().opened(Instant::now());
+        keep_reading(&cache, id, &reads, TTL * 2, true).await;
+        let first = reads.load(Ordering::SeqCst);
+        assert!(
+            first >= 2,
+            "read before the stream opened, yet never read again"
+        );
+
+        // The stream fails and another opens: the entry read under the first one lapses.
+        cache.coverage().lost();
+        cache.coverage().opened(Instant::now());
+        keep_reading(&cache, id, &reads, TTL * 2, true).await;
+        assert!(
+            reads.load(Ordering::SeqCst) > first,
+            "read under the first stream, never read again"
+        );
+    }
+
+    #[tokio::test]
+    async fn entries_never_outlive_the_max_age() {
+        let cache = ProductCache::new(TTL, TTL * 2, 100);
+        let (id, reads) = (ObjectId::new(), Arc::new(AtomicUsize::new(0)));
+        cache.coverage().opened(Instant::now());
+        lookup(&cache, id, &reads).await;
+        keep_reading(&cache, id, &reads, TTL * 2 + TTL / 5, true).await;
+        assert!(reads.load(Ordering::SeqCst) >= 2);
+    }
+
+    #[tokio::test]
+    async fn a_write_drops_its_product_and_the_pages_but_not_other_products() {
+        let cache = ProductCache::new(TTL, Duration::from_secs(60), 100);
+        let (written, other) = (ObjectId::new(), ObjectId::new());
+        let (reads, other_reads) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let pages = Arc::new(AtomicUsize::new(0));
+        let page = |cache: &ProductCache| {
+            let pages = pages.clone();
+            let cache = cache.clone();
+            async move {
+                cache
+                    .page("sort=name".into(), move || async move {
+                        pages.fetch_add(1, Ordering::SeqCst);
+                        Ok(Bytes::from_static(b"[]"))
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+        for _ in 0..2 {
+            lookup(&cache, written, &reads).await;
+            lookup(&cache, other, &other_reads).await;
+            page(&cache).await;
+        }
+        cache.invalidate(written);
+        lookup(&cache, written, &reads).await;
+        lookup(&cache, other, &other_reads).await;
+        page(&cache).await;
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+        assert_eq!(other_reads.load(Ordering::SeqCst), 1);
+        assert_eq!(pages.load(Ordering::SeqCst), 2);
+    }
 }
