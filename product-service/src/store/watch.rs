@@ -8,7 +8,8 @@
 //! is vouched for until a new one opens (it starts from then, so entries read before are left to
 //! their `ttl`); the driver itself resumes a stream after a transient error without losing
 //! events. On a server without change streams (a standalone `mongod`), the cache keeps to its
-//! `ttl` and the stream is tried again now and then.
+//! `ttl` and the stream is tried again now and then. `product_cache_change_stream_up` (a gauge on
+//! `/metrics`) is 1 while a stream is open.
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::cache::ProductCache;
 
+/// 1 while a change stream is open, else 0.
+const STREAM_UP: &str = "product_cache_change_stream_up";
 /// Wait before opening a stream again; doubled after each failure in a row.
 const BACKOFF: Duration = Duration::from_millis(500);
 /// Longest wait before opening a stream again.
@@ -40,6 +43,7 @@ pub async fn follow(
             outcome = follow_one(&collection, &cache, poll, &mut failures) => outcome,
         };
         cache.coverage().lost();
+        metrics::gauge!(STREAM_UP).set(0.0);
         match outcome {
             Ok(()) => tracing::info!("product change stream closed; opening another"),
             Err(e) => {
@@ -77,6 +81,7 @@ async fn follow_one(
         .await?;
     let coverage = cache.coverage();
     coverage.opened(Instant::now());
+    metrics::gauge!(STREAM_UP).set(1.0);
     *failures = 0;
     tracing::info!("following the product change stream");
     while stream.is_alive() {
