@@ -312,6 +312,11 @@ impl ProductApp {
             .unwrap()
     }
 
+    /// `GET path` with a bearer token, its body parsed as JSON.
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        self.get(path, token).await.json().await.unwrap()
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> Response {
         self.request(reqwest::Method::POST, path, Some(token))
             .json(body)

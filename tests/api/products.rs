@@ -180,7 +180,7 @@ async fn of_two_concurrent_patches_with_one_etag_exactly_one_wins() {
     let mut statuses = [a.unwrap().status(), b.unwrap().status()];
     statuses.sort();
     assert_eq!(statuses, [StatusCode::OK, StatusCode::PRECONDITION_FAILED]);
-    let after: Value = app.get(&path, &token).await.json().await.unwrap();
+    let after = app.get_json(&path, &token).await;
     assert_eq!(after["version"], 2);
 }
 
@@ -266,7 +266,7 @@ async fn pages_never_repeat_or_skip_when_products_are_added_between_fetches() {
             if let Some(c) = &cursor {
                 path.push_str(&format!("&cursor={c}"));
             }
-            let body: Value = app.get(&path, &token).await.json().await.unwrap();
+            let body = app.get_json(&path, &token).await;
             for item in body["items"].as_array().unwrap() {
                 seen.push(item["id"].as_str().unwrap().to_owned());
             }
@@ -517,7 +517,7 @@ async fn a_merge_patch_changes_only_what_it_names_and_deleted_products_disappear
         .await
         .unwrap();
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
-    let list: Value = app.get("/products", &token).await.json().await.unwrap();
+    let list = app.get_json("/products", &token).await;
     assert!(list["items"].as_array().unwrap().is_empty());
 }
 
@@ -544,12 +544,7 @@ async fn cached_reads_never_hide_a_write_made_through_the_same_replica() {
     let before = hits().await;
     // Warm both caches (the second reads are hits), then write and read again at once.
     for _ in 0..2 {
-        let page: Value = app
-            .get("/products?sort=name", &token)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page = app.get_json("/products?sort=name", &token).await;
         assert_eq!(first_stock(page), 5);
         assert_eq!(app.stock(&token, id).await, 5);
     }
@@ -561,20 +556,10 @@ async fn cached_reads_never_hide_a_write_made_through_the_same_replica() {
     let reserved = app.reserve(&service, "cache-1", &[(id, 2)]).await;
     assert_eq!(reserved.status(), StatusCode::CREATED);
     assert_eq!(app.stock(&token, id).await, 3);
-    let page: Value = app
-        .get("/products?sort=name", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = app.get_json("/products?sort=name", &token).await;
     assert_eq!(first_stock(page), 3);
     app.create_product(&token, "Another", "1.00", 1).await;
-    let page: Value = app
-        .get("/products?sort=name", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = app.get_json("/products?sort=name", &token).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
 }
 

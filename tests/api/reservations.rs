@@ -15,12 +15,9 @@ use crate::helpers::*;
 async fn held(app: &ProductApp, service: &str, order_ids: &[String]) -> HashMap<String, i64> {
     let mut held = HashMap::new();
     for order_id in order_ids {
-        let reservation: Value = app
-            .get(&format!("/reservations/{order_id}"), service)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let reservation = app
+            .get_json(&format!("/reservations/{order_id}"), service)
+            .await;
         if reservation["status"] == "reserved" {
             for item in reservation["items"].as_array().unwrap() {
                 *held
@@ -186,12 +183,7 @@ async fn concurrent_releases_give_the_stock_back_once() {
         assert_eq!(r.unwrap().status(), StatusCode::NO_CONTENT);
     }
     assert_eq!(app.stock(&token, id).await, 20);
-    let body: Value = app
-        .get("/reservations/rel-1", &service)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body = app.get_json("/reservations/rel-1", &service).await;
     assert_eq!(body["status"], "released");
     assert_invariants(&app.db_name, None).await;
 }
