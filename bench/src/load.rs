@@ -78,7 +78,9 @@ pub async fn run(
 
 /// Measures several ops whose rates are compared with each other in `rounds` alternating
 /// windows (each `duration / rounds` after a short warm-up), so that drift in the machine's
-/// load during the run weighs on all of them alike. One [`Figures`] per op, in order.
+/// load during the run weighs on all of them alike. Every other round runs the ops in reverse
+/// order (A B, B A, A B, ...), so that a steady drift favours none of them. One [`Figures`]
+/// per op, in order.
 pub async fn run_interleaved(
     ops: &[(&str, Op)],
     concurrency: usize,
@@ -92,7 +94,12 @@ pub async fn run_interleaved(
     let short_warmup = (warmup / rounds).max(Duration::from_millis(200));
     let mut samples: Vec<Vec<Sample>> = ops.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
-        for (i, (name, op)) in ops.iter().enumerate() {
+        let mut order: Vec<usize> = (0..ops.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let (name, op) = &ops[i];
             let label = format!("{name} ({}/{rounds})", round + 1);
             samples[i].push(measure(&label, concurrency, short_warmup, window, op, ok).await);
         }

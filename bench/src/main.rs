@@ -100,8 +100,8 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("reference ceilings");
     let mut references: Vec<Figures> = Vec::new();
     let (_bare_process, bare) = reference::start_bare_handler(&args).await?;
-    // (a) and (a0) are compared with each other to within 5 %: measured in alternating
-    // windows, so that the machine's drift does not decide the comparison.
+    // (a) and (a0) are compared with each other to within 5 %: measured in eight alternating
+    // windows (A B B A ...), so that the machine's drift does not decide the comparison.
     references.extend(
         run_interleaved(
             &[
@@ -114,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
             c,
             warmup,
             duration,
-            4,
+            8,
             |s| s == 200,
         )
         .await,
