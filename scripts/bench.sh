@@ -14,7 +14,8 @@ PERF_PID=""
 cleanup() {
   if [ -n "$PERF_PID" ]; then kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true; fi
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # Only the services: a bare `wait` would also wait for the database, which stops below.
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   stop_test_mongo
 }
 trap cleanup EXIT

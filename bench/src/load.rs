@@ -39,6 +39,9 @@ pub struct Figures {
     /// What product-service's cache and database did meanwhile (scenarios only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub product_service: Option<ProductActivity>,
+    /// Successful logins per second of a login flood running meanwhile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flood_logins_per_sec: Option<f64>,
 }
 
 /// product-service's cache lookups and MongoDB commands over a scenario (warm-up included),
@@ -135,6 +138,7 @@ fn figures(name: &str, concurrency: usize, samples: &[Sample]) -> Figures {
         max_ms: histogram.max() as f64 / 1000.0,
         errors,
         product_service: None,
+        flood_logins_per_sec: None,
     }
 }
 

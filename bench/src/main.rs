@@ -199,7 +199,7 @@ async fn main() -> anyhow::Result<()> {
             }
             "browse-during-login-flood" => {
                 let flood = shop.start_login_flood(c);
-                let figures = observed(
+                let mut figures = observed(
                     &shop,
                     run(
                         "browse-during-login-flood",
@@ -211,7 +211,7 @@ async fn main() -> anyhow::Result<()> {
                     ),
                 )
                 .await;
-                flood.stop().await;
+                figures.flood_logins_per_sec = Some(flood.stop().await);
                 figures
             }
             other => anyhow::bail!("unknown scenario {other}"),

@@ -190,6 +190,14 @@ pub fn print(results: &Value) {
             rate("db_commands_per_sec"),
         ));
     }
+    for f in results["scenarios"].as_array().into_iter().flatten() {
+        if let Some(rate) = f["flood_logins_per_sec"].as_f64() {
+            lines.push(format!(
+                "logins/s of the flood during {}: {rate:.1}",
+                f["name"].as_str().unwrap_or_default()
+            ));
+        }
+    }
     lines.push(String::new());
     lines.push(format!(
         "argon2id verifications/s (reference c): {:.1}",

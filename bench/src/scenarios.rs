@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -248,20 +248,28 @@ impl Shop {
     /// Starts `concurrency` workers logging in as fast as they can until stopped.
     pub fn start_login_flood(self: &Arc<Self>, concurrency: usize) -> Flood {
         let stop = Arc::new(AtomicBool::new(false));
+        let signed_in = Arc::new(AtomicU64::new(0));
         let login = self.login_op();
         let handles = (0..concurrency)
             .map(|worker| {
-                let (stop, login) = (stop.clone(), login.clone());
+                let (stop, login, signed_in) = (stop.clone(), login.clone(), signed_in.clone());
                 tokio::spawn(async move {
                     let mut seq = 0;
                     while !stop.load(Ordering::Relaxed) {
                         seq += 1;
-                        login(worker, seq).await;
+                        if login(worker, seq).await == 200 {
+                            signed_in.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 })
             })
             .collect();
-        Flood { stop, handles }
+        Flood {
+            stop,
+            handles,
+            signed_in,
+            started: Instant::now(),
+        }
     }
 
     /// MongoDB commands per request of each endpoint, from the services' command counters.
@@ -410,15 +418,18 @@ impl ProductCounters {
 pub struct Flood {
     stop: Arc<AtomicBool>,
     handles: Vec<tokio::task::JoinHandle<()>>,
+    signed_in: Arc<AtomicU64>,
+    started: Instant,
 }
 
 impl Flood {
-    /// Stops the flood and waits for its workers.
-    pub async fn stop(self) {
+    /// Stops the flood and waits for its workers; returns the successful logins per second.
+    pub async fn stop(self) -> f64 {
         self.stop.store(true, Ordering::Relaxed);
         for h in self.handles {
             let _ = h.await;
         }
+        self.signed_in.load(Ordering::Relaxed) as f64 / self.started.elapsed().as_secs_f64()
     }
 }
 
