@@ -39,6 +39,9 @@ pub struct Figures {
     /// What product-service's cache and database did meanwhile (scenarios only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub product_service: Option<ProductActivity>,
+    /// The rate of each window, when measured in alternating windows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub window_rps: Vec<f64>,
     /// Successful logins per second of a login flood running meanwhile.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flood_logins_per_sec: Option<f64>,
@@ -138,6 +141,14 @@ fn figures(name: &str, concurrency: usize, samples: &[Sample]) -> Figures {
         max_ms: histogram.max() as f64 / 1000.0,
         errors,
         product_service: None,
+        window_rps: if samples.len() > 1 {
+            samples
+                .iter()
+                .map(|s| s.requests as f64 / s.seconds)
+                .collect()
+        } else {
+            Vec::new()
+        },
         flood_logins_per_sec: None,
     }
 }
