@@ -59,6 +59,11 @@ pub struct ProductActivity {
     pub cache_refreshes_per_sec: f64,
     /// MongoDB commands per second, requests' and background work's together.
     pub db_commands_per_sec: f64,
+    /// CPU used by product-service, in cores.
+    pub cpu_cores: f64,
+    /// product-service threads waiting on a run queue for a CPU, on average: the time its
+    /// requests lose to other processes on the same cores.
+    pub run_queue_wait: f64,
 }
 
 /// What one measured window recorded.

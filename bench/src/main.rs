@@ -252,7 +252,7 @@ async fn observed(shop: &Shop, run: impl Future<Output = Figures>) -> Figures {
     figures
 }
 
-fn parse_pids(raw: &str) -> BTreeMap<String, u32> {
+pub fn parse_pids(raw: &str) -> BTreeMap<String, u32> {
     raw.split(',')
         .filter_map(|pair| {
             let (name, pid) = pair.split_once('=')?;

@@ -192,12 +192,18 @@ pub fn print(results: &Value) {
     }
     lines.push(String::new());
     lines.push(format!(
-        "| {:<40} | {:>11} | {:>9} | {:>11} | {:>13} |",
-        "product-service during", "cache hits", "misses/s", "refreshes/s", "DB commands/s"
+        "| {:<40} | {:>11} | {:>9} | {:>11} | {:>13} | {:>9} | {:>10} |",
+        "product-service during",
+        "cache hits",
+        "misses/s",
+        "refreshes/s",
+        "DB commands/s",
+        "CPU used",
+        "CPU wait"
     ));
     lines.push(format!(
-        "|{:-<42}|{:->13}|{:->11}|{:->13}|{:->15}|",
-        "", "", "", "", ""
+        "|{:-<42}|{:->13}|{:->11}|{:->13}|{:->15}|{:->11}|{:->12}|",
+        "", "", "", "", "", "", ""
     ));
     for f in results["scenarios"].as_array().into_iter().flatten() {
         let Some(activity) = f.get("product_service") else {
@@ -205,7 +211,7 @@ pub fn print(results: &Value) {
         };
         let rate = |key: &str| activity[key].as_f64().unwrap_or_default();
         lines.push(format!(
-            "| {:<40} | {:>11} | {:>9.0} | {:>11.0} | {:>13.0} |",
+            "| {:<40} | {:>11} | {:>9.0} | {:>11.0} | {:>13.0} | {:>9.2} | {:>10.2} |",
             f["name"].as_str().unwrap_or_default(),
             activity["cache_hit_ratio"]
                 .as_f64()
@@ -213,6 +219,8 @@ pub fn print(results: &Value) {
             rate("cache_misses_per_sec"),
             rate("cache_refreshes_per_sec"),
             rate("db_commands_per_sec"),
+            rate("cpu_cores"),
+            rate("run_queue_wait"),
         ));
     }
     for f in results["scenarios"].as_array().into_iter().flatten() {

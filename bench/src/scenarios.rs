@@ -26,6 +26,8 @@ pub struct Shop {
     users: Vec<String>,
     tokens: Vec<String>,
     products: Vec<String>,
+    /// product-service's process id, for its scheduler statistics.
+    product_pid: Option<u32>,
 }
 
 fn status(r: Result<reqwest::Response, reqwest::Error>) -> u16 {
@@ -91,6 +93,7 @@ impl Shop {
             users,
             tokens,
             products,
+            product_pid: crate::parse_pids(&args.pids).get("product").copied(),
         })
     }
 
@@ -362,8 +365,11 @@ impl Shop {
                 .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
                 .sum()
         };
+        let (cpu_ns, wait_ns) = self.product_pid.map_or((0.0, 0.0), schedstat);
         ProductCounters {
             at: Instant::now(),
+            cpu_ns,
+            wait_ns,
             hits: sum("product_cache_lookups_total{", r#"result="hit""#),
             misses: sum("product_cache_lookups_total{", r#"result="miss""#),
             refreshes: sum("product_cache_refreshes_total{", ""),
@@ -391,9 +397,26 @@ impl Shop {
     }
 }
 
+/// Nanoseconds the threads of process `pid` have run, and waited on a run queue for a CPU
+/// (Linux `/proc/<pid>/task/*/schedstat`).
+fn schedstat(pid: u32) -> (f64, f64) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (0.0, 0.0);
+    };
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace().map(|f| f.parse::<f64>().ok());
+            Some((fields.next()??, fields.next()??))
+        })
+        .fold((0.0, 0.0), |(r, w), (dr, dw)| (r + dr, w + dw))
+}
+
 /// A reading of product-service's counters.
 pub struct ProductCounters {
     at: Instant,
+    cpu_ns: f64,
+    wait_ns: f64,
     hits: f64,
     misses: f64,
     refreshes: f64,
@@ -410,6 +433,8 @@ impl ProductCounters {
             cache_misses_per_sec: misses / seconds,
             cache_refreshes_per_sec: (self.refreshes - before.refreshes) / seconds,
             db_commands_per_sec: (self.commands - before.commands) / seconds,
+            cpu_cores: (self.cpu_ns - before.cpu_ns) / 1e9 / seconds,
+            run_queue_wait: (self.wait_ns - before.wait_ns) / 1e9 / seconds,
         }
     }
 }
