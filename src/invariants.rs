@@ -4,12 +4,16 @@
 //! is what live reservations hold; with order-service's database also: every confirmed order is
 //! backed by a live reservation of the same lines, every live reservation by a confirmed order,
 //! no order is left pending, and at most one idempotency record exists per (user, key).
+//! Products and reservations are read in one snapshot, so the check may run while reservations
+//! are still being made.
 
 use std::collections::{BTreeMap, HashMap};
 
 use bson::{Document, doc};
 use futures::TryStreamExt;
 use mongodb::Database;
+use mongodb::error::TRANSIENT_TRANSACTION_ERROR;
+use mongodb::options::ReadConcern;
 
 /// What was checked and what is broken.
 #[derive(Debug, Default)]
@@ -89,14 +93,47 @@ async fn all(db: &Database, collection: &str) -> mongodb::error::Result<Vec<Docu
         .await
 }
 
+/// Products and reservations as of one moment: read in one transaction with snapshot read
+/// concern, so that a reservation committing meanwhile (it moves stock from the product to the
+/// reservation) is seen either whole or not at all, never as stock counted twice or not at all.
+async fn stock_snapshot(db: &Database) -> mongodb::error::Result<(Vec<Document>, Vec<Document>)> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match snapshot_once(db).await {
+            Err(e) if attempts < 5 && e.contains_label(TRANSIENT_TRANSACTION_ERROR) => continue,
+            outcome => return outcome,
+        }
+    }
+}
+
+async fn snapshot_once(db: &Database) -> mongodb::error::Result<(Vec<Document>, Vec<Document>)> {
+    let mut session = db.client().start_session().await?;
+    session
+        .start_transaction()
+        .read_concern(ReadConcern::snapshot())
+        .await?;
+    let mut read = async |collection: &str| -> mongodb::error::Result<Vec<Document>> {
+        let mut cursor = db
+            .collection::<Document>(collection)
+            .find(doc! {})
+            .session(&mut session)
+            .await?;
+        cursor.stream(&mut session).try_collect().await
+    };
+    let products = read("products").await?;
+    let reservations = read("reservations").await?;
+    session.commit_transaction().await?;
+    Ok((products, reservations))
+}
+
 /// Checks the invariants of product-service's database and, when given, order-service's.
 pub async fn check(
     products_db: &Database,
     orders_db: Option<&Database>,
 ) -> mongodb::error::Result<Report> {
     let mut report = Report::default();
-    let products = all(products_db, "products").await?;
-    let reservations = all(products_db, "reservations").await?;
+    let (products, reservations) = stock_snapshot(products_db).await?;
     report.products = products.len();
     report.reservations = reservations.len();
 
