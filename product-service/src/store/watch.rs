@@ -1,7 +1,7 @@
 //! Follows the products collection's change stream, so that writes made through any replica
 //! (or straight in the database) reach this replica's cache: each changed product's entries and
-//! every page are invalidated, and [`Coverage`](super::cache::Coverage) records how far the stream has caught up, which
-//! lets entries outlive the cache's `ttl` (see [`super::cache`]).
+//! every page are invalidated, and [`Coverage`](super::cache::Coverage) records how far the
+//! stream has caught up, which lets entries outlive the cache's `ttl` (see [`super::cache`]).
 //!
 //! Only `documentKey` and `operationType` are asked for. A poll returning nothing means every
 //! write acknowledged before the poll started has been applied. When the stream fails, nothing
