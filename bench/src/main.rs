@@ -137,80 +137,26 @@ async fn main() -> anyhow::Result<()> {
 
     let mut scenarios: Vec<Figures> = Vec::new();
     let ok_get = |s| s == 200;
+    // A scenario's figures, with what product-service did meanwhile.
+    let measured = |name: &'static str, op, ok: fn(u16) -> bool| {
+        observed(&shop, run(name, c, warmup, duration, op, ok))
+    };
     for name in &args.scenarios {
         let figures = match name.as_str() {
             "browse" => {
-                scenarios.push(
-                    observed(
-                        &shop,
-                        run(
-                            "browse: GET /products/{id}",
-                            c,
-                            warmup,
-                            duration,
-                            shop.product_op(),
-                            ok_get,
-                        ),
-                    )
-                    .await,
-                );
-                scenarios.push(
-                    observed(
-                        &shop,
-                        run(
-                            "browse: GET /products page",
-                            c,
-                            warmup,
-                            duration,
-                            shop.list_op(),
-                            ok_get,
-                        ),
-                    )
-                    .await,
-                );
-                observed(
-                    &shop,
-                    run("browse", c, warmup, duration, shop.browse_op(), ok_get),
-                )
-                .await
+                scenarios
+                    .push(measured("browse: GET /products/{id}", shop.product_op(), ok_get).await);
+                scenarios
+                    .push(measured("browse: GET /products page", shop.list_op(), ok_get).await);
+                measured("browse", shop.browse_op(), ok_get).await
             }
-            "order" => {
-                observed(
-                    &shop,
-                    run("order", c, warmup, duration, shop.order_op(), |s| s == 201),
-                )
-                .await
-            }
-            "login" => {
-                observed(
-                    &shop,
-                    run("login", c, warmup, duration, shop.login_op(), ok_get),
-                )
-                .await
-            }
-            "mixed" => {
-                observed(
-                    &shop,
-                    run("mixed", c, warmup, duration, shop.mixed_op(), |s| {
-                        s == 200 || s == 201
-                    }),
-                )
-                .await
-            }
+            "order" => measured("order", shop.order_op(), |s| s == 201).await,
+            "login" => measured("login", shop.login_op(), ok_get).await,
+            "mixed" => measured("mixed", shop.mixed_op(), |s| s == 200 || s == 201).await,
             "browse-during-login-flood" => {
                 let flood = shop.start_login_flood(c);
-                let mut figures = observed(
-                    &shop,
-                    run(
-                        "browse-during-login-flood",
-                        c,
-                        warmup,
-                        duration,
-                        shop.browse_op(),
-                        ok_get,
-                    ),
-                )
-                .await;
+                let mut figures =
+                    measured("browse-during-login-flood", shop.browse_op(), ok_get).await;
                 figures.flood_logins_per_sec = Some(flood.stop().await);
                 figures
             }

@@ -359,12 +359,7 @@ impl Shop {
             Ok(response) => response.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         };
-        let sum = |name: &str, label: &str| -> f64 {
-            text.lines()
-                .filter(|l| l.starts_with(name) && l.contains(label))
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum()
-        };
+        let sum = |name: &str, label: &str| metric_sum(&text, name, label);
         let (cpu_ns, wait_ns) = self.product_pid.map_or((0.0, 0.0), schedstat);
         ProductCounters {
             at: Instant::now(),
@@ -385,16 +380,19 @@ impl Shop {
                 continue;
             };
             let text = response.text().await.unwrap_or_default();
-            total += text
-                .lines()
-                .filter(|l| {
-                    l.starts_with("mongodb_commands_total{") && l.contains(r#"origin="request""#)
-                })
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum::<f64>() as u64;
+            total += metric_sum(&text, "mongodb_commands_total{", r#"origin="request""#) as u64;
         }
         total
     }
+}
+
+/// The sum of the Prometheus samples whose line starts with `prefix` (a name and its `{`) and
+/// contains `label`.
+fn metric_sum(text: &str, prefix: &str, label: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// Nanoseconds the threads of process `pid` have run, and waited on a run queue for a CPU

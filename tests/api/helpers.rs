@@ -340,12 +340,7 @@ impl ProductApp {
 
     /// The current stock of a product.
     pub async fn stock(&self, token: &str, id: &str) -> i64 {
-        let body: Value = self
-            .get(&format!("/products/{id}"), token)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let body = self.get_json(&format!("/products/{id}"), token).await;
         body["stock"].as_i64().unwrap()
     }
 

@@ -42,7 +42,7 @@ const LOOKUPS: &str = "product_cache_lookups_total";
 /// Background refreshes started, by cache.
 const REFRESHES: &str = "product_cache_refreshes_total";
 
-/// The longest an entry may live.
+/// The most a served entry may lag the last write acknowledged by any replica.
 pub const MAX_TTL: Duration = Duration::from_secs(1);
 
 /// A product as it is answered: its version (the ETag) and its JSON body.
