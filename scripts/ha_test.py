@@ -513,6 +513,7 @@ def main() -> int:
     if not checker.exists():
         raise SystemExit(f"{checker} is missing (cargo build -p shop --bin check-invariants)")
     started_at = time.monotonic()
+    keep_logs = True  # until the run passes
     log(f"work folder {work} (logs in {work / 'logs'})")
     try:
         for service, (_, _, ports) in SERVICES.items():
@@ -599,9 +600,15 @@ def main() -> int:
               f"with Retry-After ({not_503} were not), no failed operation, invariants intact")
         print(f"ha-test: {checks - failed_checks} passed, {failed_checks} failed "
               f"({time.monotonic() - started_at:.0f} s)")
+        if ok:
+            keep_logs = False
         return 0 if ok else 1
     finally:
         cluster.stop()
+        if keep_logs:
+            log(f"logs kept in {work / 'logs'}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ async fn setup() -> Setup {
     let path = std::env::temp_dir().join(format!("{}.pem", uuid::Uuid::new_v4()));
     std::fs::write(&path, pem.as_bytes()).unwrap();
     let app = spawn_auth_with(|c| c.auth.signing_key_file = Some(path.clone())).await;
+    // auth-service reads its key once, at start-up.
+    std::fs::remove_file(&path).unwrap();
     let jwks: Value = app
         .get("/.well-known/jwks.json", None)
         .await
