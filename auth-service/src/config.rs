@@ -9,6 +9,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use shared::config::{AppEnv, CommonConfig, from_pairs};
 
+use crate::password::HashPriority;
+
 /// The client secret used when no client is configured: for local runs only.
 pub const DEV_CLIENT_SECRET: &str = "dev-order-service-secret";
 
@@ -66,10 +68,18 @@ pub struct AuthSettings {
     /// `AUTH_HASH_CONCURRENCY`: password hashes computed at once, default the number of cores.
     #[serde(default = "default_hash_concurrency")]
     pub hash_concurrency: usize,
-    /// `AUTH_HASH_NICE`: how many nice values the hashing threads run below the rest of the
-    /// process (at most 19 in all), 0 to 19, default 10. Above 0,
-    /// hashing yields the CPU to request handling (here and in any process on the same host),
-    /// so a login flood slows logins down rather than every other request.
+    /// `AUTH_HASH_IDLE`: whether the hashing threads run under the idle scheduling policy
+    /// (Linux `SCHED_IDLE`), default true: they then get a core only when no other thread of
+    /// their CPU group (the container, or the host when services share one) wants it, and a
+    /// woken request handler preempts them at once. A login flood then costs the requests
+    /// served next to it almost nothing; when those keep every core busy, logins slow to a
+    /// trickle and the queue (`AUTH_HASH_QUEUE`) answers 503. False: `AUTH_HASH_NICE` applies.
+    #[serde(default = "default_true")]
+    pub hash_idle: bool,
+    /// `AUTH_HASH_NICE`: with `AUTH_HASH_IDLE=false`, how many nice values the hashing threads
+    /// run below the rest of the process (at most 19 in all), 0 to 19, default 10. Above 0,
+    /// hashing yields part of the CPU to request handling (here and in any process on the same
+    /// host), but a running hash still finishes its time slice before a woken request runs.
     #[serde(default = "default_hash_nice")]
     pub hash_nice: u8,
     /// `AUTH_HASH_QUEUE`: password hashes that may wait for a free slot, default 64; beyond
@@ -111,6 +121,15 @@ impl AuthSettings {
     /// Access token lifetime.
     pub fn access_ttl(&self) -> Duration {
         Duration::from_secs(self.access_token_ttl_secs)
+    }
+
+    /// The CPU priority of the hashing threads.
+    pub fn hash_priority(&self) -> HashPriority {
+        if self.hash_idle {
+            HashPriority::Idle
+        } else {
+            HashPriority::Nice(self.hash_nice)
+        }
     }
 }
 
@@ -191,6 +210,9 @@ fn default_refresh_ttl() -> u64 {
 }
 fn default_hash_concurrency() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+fn default_true() -> bool {
+    true
 }
 fn default_hash_nice() -> u8 {
     10

@@ -68,7 +68,7 @@ impl Application {
         let hasher = password::PasswordHasherPool::new(
             config.auth.hash_concurrency,
             config.auth.hash_queue,
-            config.auth.hash_nice,
+            config.auth.hash_priority(),
         )?;
         bootstrap_admin(&config, &users, &hasher).await?;
 

@@ -4,9 +4,10 @@
 //! reuses it for every hash, instead of allocating it anew each time (which fragments the heap
 //! and leaves hundreds of MiB resident under a login flood): memory stays at one buffer per
 //! hashing thread, allocated on first use. The threads are dedicated, so a login flood never
-//! takes the async workers, and they run at a lower CPU priority (a positive nice value), so
-//! that when the cores are all busy, serving requests comes before hashing: a login flood slows
-//! logins down, not the reads and orders served next to it.
+//! takes the async workers, and they run at a lower CPU priority (the idle scheduling policy by
+//! default, else a positive nice value), so that when the cores are all busy, serving requests
+//! comes before hashing: a login flood slows logins down, not the reads and orders served next
+//! to it.
 
 use std::cell::RefCell;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -119,11 +120,20 @@ impl From<HashError> for shared::ApiError {
     }
 }
 
+/// The CPU priority of the hashing threads, below that of the rest of the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashPriority {
+    /// The idle scheduling policy (`SCHED_IDLE`): a thread that wants the core preempts a hash
+    /// at once, and hashing gets only what the other threads leave.
+    Idle,
+    /// Normal scheduling, this many nice values below the process (0 to 19).
+    Nice(u8),
+}
+
 impl PasswordHasherPool {
-    /// Starts `concurrency` hashing threads, `nice` nice values below the process (0 to 19).
-    pub fn new(concurrency: usize, queue: usize, nice: u8) -> anyhow::Result<Self> {
+    /// Starts `concurrency` hashing threads at `priority`.
+    pub fn new(concurrency: usize, queue: usize, priority: HashPriority) -> anyhow::Result<Self> {
         let concurrency = concurrency.max(1);
-        let nice = i32::from(nice.min(19));
         let (jobs, receiver) = sync_channel::<Job>(concurrency + queue);
         let receiver = Arc::new(Mutex::new(receiver));
         for i in 0..concurrency {
@@ -131,7 +141,7 @@ impl PasswordHasherPool {
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
-                    lower_priority(nice);
+                    lower_priority(priority);
                     work(&receiver)
                 })
                 .context("starting a hashing thread")?;
@@ -179,19 +189,50 @@ impl PasswordHasherPool {
     }
 }
 
-/// Lowers the calling thread's priority by `steps` nice values (on Linux the nice value is a
-/// per-thread attribute), at most to 19. Lowering needs no privilege; should it fail anyway,
-/// hashing goes on at normal priority.
-fn lower_priority(steps: i32) {
-    use rustix::process::{getpriority_process, setpriority_process};
-    if steps <= 0 {
-        return;
-    }
-    let lowered = getpriority_process(None)
-        .and_then(|current| setpriority_process(None, (current + steps).min(19)));
+/// Lowers the calling thread's CPU priority (on Linux both the policy and the nice value are
+/// per-thread attributes). Neither needs a privilege; should it fail anyway, hashing goes on
+/// at normal priority.
+fn lower_priority(priority: HashPriority) {
+    let lowered = match priority {
+        HashPriority::Idle => schedule_idle(),
+        HashPriority::Nice(steps) => lower_nice(i32::from(steps.min(19))),
+    };
     if let Err(e) = lowered {
         tracing::warn!(error = %e, "could not lower the priority of a hashing thread");
     }
+}
+
+/// Moves the calling thread to the idle scheduling policy.
+fn schedule_idle() -> anyhow::Result<()> {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+        thread_native_id, thread_schedule_policy,
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    // Besides the policy, this sets the nice value to 0, which fails in a process started with
+    // a positive one; the nice value does not matter under the idle policy, so only the policy
+    // is checked.
+    let _ = set_thread_priority_and_policy(
+        thread_native_id(),
+        thread_priority::ThreadPriority::Min,
+        idle,
+    );
+    match thread_schedule_policy() {
+        Ok(policy) if policy == idle => Ok(()),
+        Ok(policy) => Err(anyhow!("the policy stayed {policy:?}")),
+        Err(e) => Err(anyhow!("reading the policy: {e:?}")),
+    }
+}
+
+/// Raises the calling thread's nice value by `steps`, at most to 19.
+fn lower_nice(steps: i32) -> anyhow::Result<()> {
+    use rustix::process::{getpriority_process, setpriority_process};
+    if steps <= 0 {
+        return Ok(());
+    }
+    getpriority_process(None)
+        .and_then(|current| setpriority_process(None, (current + steps).min(19)))
+        .context("setting the nice value")
 }
 
 /// A hashing thread: runs jobs until the pool is dropped.
@@ -237,9 +278,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn hashing_threads_run_under_the_idle_policy_by_default() {
+        use thread_priority::unix::{
+            NormalThreadSchedulePolicy, ThreadSchedulePolicy, thread_schedule_policy,
+        };
+        let normal = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        assert_eq!(thread_schedule_policy().unwrap(), normal);
+        let priority = crate::config::AuthSettings::default().hash_priority();
+        let pool = PasswordHasherPool::new(1, 1, priority).unwrap();
+        let on_hashing_thread = pool
+            .run(|| thread_schedule_policy().map_err(|e| anyhow!("{e:?}")))
+            .await
+            .unwrap();
+        assert_eq!(on_hashing_thread, idle);
+        // Only the hashing thread changed.
+        assert_eq!(thread_schedule_policy().unwrap(), normal);
+    }
+
+    #[tokio::test]
     async fn hashing_threads_run_at_the_configured_nice_value() {
         let before = rustix::process::getpriority_process(None).unwrap();
-        let pool = PasswordHasherPool::new(1, 1, 7).unwrap();
+        let pool = PasswordHasherPool::new(1, 1, HashPriority::Nice(7)).unwrap();
         let on_hashing_thread = pool
             .run(|| Ok(rustix::process::getpriority_process(None)?))
             .await
