@@ -8,6 +8,6 @@ pub mod reservations;
 pub mod watch;
 
 pub use batch::BatchedReads;
-pub use cache::{ProductCache, RenderedProduct};
+pub use cache::{Change, ProductCache, RenderedProduct};
 pub use products::{ListQuery, ProductDoc, Products, SortOrder};
 pub use reservations::{ReleaseOutcome, ReservationDoc, Reservations, ReserveOutcome};

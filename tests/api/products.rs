@@ -597,8 +597,10 @@ async fn a_write_through_another_replica_shows_within_the_cache_bound() {
 
 /// A write made straight in the database, through no replica at all, reaches a replica's cache
 /// through the change stream well before the entry's one-second ttl would have run out: read,
-/// write in MongoDB, read again 600 ms later. (An attempt whose second read came too late to
-/// tell the two apart, on a stalled machine, is made again.)
+/// write in MongoDB, read again 600 ms later. The product, a page listing it and a page
+/// filtered by stock all show the write (the stream reports a write of stock alone). (An
+/// attempt whose second read came too late to tell them apart, on a stalled machine, is made
+/// again.)
 #[tokio::test]
 async fn a_write_straight_in_the_database_reaches_the_cache_through_the_change_stream() {
     let app = spawn_products().await;
@@ -612,27 +614,40 @@ async fn a_write_straight_in_the_database_reaches_the_cache_through_the_change_s
         .collection::<bson::Document>("products");
     // The change stream opens in the background once the service runs.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let reads = || async {
+        let page = app.get_json("/products?sort=name", &token).await;
+        let in_stock = app.get_json("/products?in_stock=true", &token).await;
+        (
+            app.stock(&token, id).await,
+            page["items"][0]["stock"].as_i64().unwrap(),
+            in_stock["items"].as_array().unwrap().len(),
+        )
+    };
+    let mut stock = 10;
     for attempt in 1..=3 {
         let read = Instant::now();
-        assert_eq!(app.stock(&token, id).await, 10 + attempt - 1);
+        assert_eq!(reads().await, (stock, stock, usize::from(stock > 0)));
+        // Out of stock, then back in.
+        stock = if attempt % 2 == 1 { 0 } else { 10 };
         products
             .update_one(
                 bson::doc! {"_id": oid},
-                bson::doc! {"$set": {"stock": 10 + attempt}, "$inc": {"version": 1}},
+                bson::doc! {"$set": {"stock": stock}, "$inc": {"version": 1}},
             )
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(600)).await;
-        let stock = app.stock(&token, id).await;
+        let after = reads().await;
         if read.elapsed() < Duration::from_millis(950) {
             assert_eq!(
-                stock,
-                10 + attempt,
-                "served the entry cached before the write"
+                after,
+                (stock, stock, usize::from(stock > 0)),
+                "served an entry cached before the write"
             );
             return;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+        stock = app.stock(&token, id).await;
     }
     panic!("no attempt read back within the ttl: the machine is too slow to tell");
 }

@@ -17,7 +17,7 @@ use crate::domain::fields::{RawObject, parse_price};
 use crate::domain::{MAX_PRICE_MINOR, NewProduct, ProductPatch};
 use crate::state::AppState;
 use crate::store::products::Position;
-use crate::store::{ListQuery, ProductDoc, RenderedProduct, SortOrder};
+use crate::store::{Change, ListQuery, ProductDoc, RenderedProduct, SortOrder};
 
 /// Problem type of a taken sku.
 pub const SKU_TAKEN: &str = "urn:shop:problem:sku-taken";
@@ -103,7 +103,7 @@ pub async fn create(
         .insert(new, &user.id)
         .await
         .map_err(sku_taken)?;
-    state.cache.invalidate(product.id);
+    state.cache.invalidate(product.id, Change::Any);
     tracing::info!(product.id = %product.id, user.id = %user.id, "product created");
     let mut response = product_response(StatusCode::CREATED, &product, &state);
     if let Ok(location) = HeaderValue::from_str(&format!("/products/{}", product.id.to_hex())) {
@@ -162,16 +162,20 @@ pub async fn list(
 ) -> Result<Response> {
     let query = list_query(params, &caller)?;
     let key = format!("{query:?}");
+    let by_stock = query.in_stock.is_some();
     let loader = state.clone();
     let page = state
         .cache
-        .page(key, move || load_page(loader, query))
+        .page(key, by_stock, move || load_page(loader, query))
         .await?;
     Ok(json_body(page))
 }
 
-/// Reads a page from the database and serialises it.
-async fn load_page(state: AppState, query: ListQuery) -> mongodb::error::Result<Bytes> {
+/// Reads a page from the database and serialises it; also returns the ids of its products.
+async fn load_page(
+    state: AppState,
+    query: ListQuery,
+) -> mongodb::error::Result<(Bytes, Vec<ObjectId>)> {
     let mut products = state.products.list(&query).await?;
     let more = products.len() > query.limit as usize;
     products.truncate(query.limit as usize);
@@ -187,8 +191,12 @@ async fn load_page(state: AppState, query: ListQuery) -> mongodb::error::Result<
             .collect(),
         next_cursor,
     };
+    let ids = products.iter().map(|p| p.id).collect();
     // Plain structs of strings and numbers always serialise.
-    Ok(Bytes::from(serde_json::to_vec(&page).unwrap_or_default()))
+    Ok((
+        Bytes::from(serde_json::to_vec(&page).unwrap_or_default()),
+        ids,
+    ))
 }
 
 /// A 200 with an already serialised JSON body.
@@ -422,7 +430,7 @@ pub async fn patch(
         .patch(id, expected, user.owner_filter(), &patch, current.stock)
         .await
         .map_err(sku_taken)?;
-    state.cache.invalidate(id);
+    state.cache.invalidate(id, Change::Any);
     match updated {
         Some(product) => {
             tracing::info!(product.id = %id, version = product.version, "product updated");
@@ -453,7 +461,7 @@ pub async fn delete(
 ) -> Result<StatusCode> {
     let id = product_id(&id)?;
     let deleted = state.products.soft_delete(id, user.owner_filter()).await?;
-    state.cache.invalidate(id);
+    state.cache.invalidate(id, Change::Any);
     if deleted {
         tracing::info!(product.id = %id, "product deleted");
         return Ok(StatusCode::NO_CONTENT);

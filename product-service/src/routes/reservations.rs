@@ -11,7 +11,7 @@ use super::views::ReservationView;
 use crate::domain::ReservationRequest;
 use crate::domain::reservation::ReservationBody;
 use crate::state::AppState;
-use crate::store::{ReleaseOutcome, ReserveOutcome};
+use crate::store::{Change, ReleaseOutcome, ReserveOutcome};
 
 /// Problem type of a reservation refused for lack of stock.
 pub const INSUFFICIENT_STOCK: &str = "urn:shop:problem:insufficient-stock";
@@ -64,7 +64,7 @@ pub async fn reserve(
             count("reserved");
             for line in &request.lines {
                 if let Some(oid) = line.oid {
-                    state.cache.invalidate(oid);
+                    state.cache.invalidate(oid, Change::Stock);
                 }
             }
             tracing::info!(order.id = %reservation.order_id, total_minor = reservation.total_minor, "stock reserved");
@@ -178,7 +178,7 @@ pub async fn release(
         ReleaseOutcome::Released(product_ids) => {
             count("released");
             for id in product_ids {
-                state.cache.invalidate(id);
+                state.cache.invalidate(id, Change::Stock);
             }
             tracing::info!(order.id = %order_id, "reservation released");
             Ok(StatusCode::NO_CONTENT)

@@ -14,6 +14,7 @@ use super::products::{explain, product_id, product_response};
 use crate::domain::MAX_STOCK;
 use crate::domain::fields::parse_integer;
 use crate::state::AppState;
+use crate::store::Change;
 
 /// Stock adjustment.
 #[derive(Deserialize, ToSchema)]
@@ -55,7 +56,7 @@ pub async fn adjust(
         .products
         .adjust_stock(id, delta, user.owner_filter(), MAX_STOCK)
         .await?;
-    state.cache.invalidate(id);
+    state.cache.invalidate(id, Change::Stock);
     match adjusted {
         Some(product) => {
             tracing::info!(product.id = %id, delta, stock = product.stock, "stock adjusted");

@@ -3,11 +3,18 @@
 //!
 //! Freshness: no replica serves a product more than `ttl` (at most one second) older than the
 //! last write acknowledged by any replica.
-//! - Every write through this replica takes the next number of a write sequence: pages are keyed
-//!   by the latest number, and each product by the number of its own latest write. The entries
-//!   read before a write are never served again (not even by a load that was already running
-//!   when the write happened), so a client never reads its own write back stale, while a write
-//!   to one product leaves the other products cached.
+//! - Every write through this replica takes the next number of a write sequence, and each
+//!   product is keyed by the number of its own latest write. The entries read before a write are
+//!   never served again (not even by a load that was already running when the write happened),
+//!   so a client never reads its own write back stale, while a write to one product leaves the
+//!   other products cached.
+//! - Pages are keyed by the number of the latest write that may have changed which products a
+//!   page lists or their order ([`Change::Any`]: a create, an update, a delete). A write of
+//!   stock alone ([`Change::Stock`]: reservations, releases, adjustments) cannot move a product
+//!   in any order or filter but `in_stock`, so it drops the pages filtered by stock (keyed by the
+//!   latest stock write too) and, among the others, only those that list the product: a page
+//!   remembers its products and the write number its read started at, and a hit on a page
+//!   listing a product written since then is a miss.
 //! - Writes through other replicas reach this one through the products collection's change
 //!   stream ([`super::watch`]), which invalidates what they changed the same way. The stream
 //!   vouches for the entries read after it opened up to the start of its latest empty poll: every
@@ -53,6 +60,29 @@ pub struct RenderedProduct {
     /// The serialised product view.
     pub body: Bytes,
 }
+
+/// What a write may have changed, for the pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Only the stock (with the version and timestamps that go with it).
+    Stock,
+    /// Anything: which products pages list and in what order.
+    Any,
+}
+
+/// A serialised page and what it was read from.
+#[derive(Clone)]
+struct Page {
+    body: Bytes,
+    /// The products it lists.
+    ids: Arc<[ObjectId]>,
+    /// The number of the latest write when its read started.
+    read_after: u64,
+}
+
+/// Pages by (latest [`Change::Any`] write, latest stock write for stock-filtered pages else 0,
+/// query).
+type PageEntries = Cache<(u64, u64, String), Entry<Page>>;
 
 /// A cached value with the time its database read started.
 #[derive(Clone)]
@@ -173,7 +203,7 @@ type ProductEntries = Cache<(u64, ObjectId), Entry<Option<RenderedProduct>>>;
 #[derive(Clone)]
 pub struct ProductCache {
     products: Option<ProductEntries>,
-    pages: Option<Cache<(u64, String), Entry<Bytes>>>,
+    pages: Option<PageEntries>,
     /// The sequence number of each product's latest write, kept as long as an entry can live
     /// (plus `ttl`): by the time a number is forgotten (and the product's key falls back to 0),
     /// every entry read before that write has expired. Never evicted for room, which could bring
@@ -182,6 +212,10 @@ pub struct ProductCache {
     lifetime: Arc<Lifetime>,
     /// Advanced by every write through this replica and every write the change stream reports.
     sequence: Arc<AtomicU64>,
+    /// The number of the latest write that may have changed any page ([`Change::Any`]).
+    reordered: Arc<AtomicU64>,
+    /// The number of the latest write of stock.
+    restocked: Arc<AtomicU64>,
 }
 
 impl ProductCache {
@@ -216,6 +250,8 @@ impl ProductCache {
             }),
             lifetime,
             sequence: Arc::new(AtomicU64::new(0)),
+            reordered: Arc::new(AtomicU64::new(0)),
+            restocked: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -229,7 +265,7 @@ impl ProductCache {
         &self.lifetime.coverage
     }
 
-    /// The number of the latest write through this replica, which keys pages.
+    /// The number of the latest write through this replica or reported by the change stream.
     fn latest_write(&self) -> u64 {
         self.sequence.load(Ordering::SeqCst)
     }
@@ -262,36 +298,103 @@ impl ProductCache {
     }
 
     /// The serialised page for `query` (any stable description of it), from the cache when
-    /// fresh, else from `load`.
-    pub async fn page<L, F>(&self, query: String, load: L) -> mongodb::error::Result<Bytes>
+    /// fresh, else from `load`, which returns the page and the ids of the products it lists.
+    /// `by_stock`: whether the query filters by stock.
+    pub async fn page<L, F>(
+        &self,
+        query: String,
+        by_stock: bool,
+        load: L,
+    ) -> mongodb::error::Result<Bytes>
+    where
+        L: FnOnce() -> F + Clone,
+        F: Future<Output = mongodb::error::Result<(Bytes, Vec<ObjectId>)>> + Send + 'static,
+    {
+        let Some(cache) = &self.pages else {
+            return Ok(load().await?.0);
+        };
+        let key = (
+            self.reordered.load(Ordering::SeqCst),
+            if by_stock {
+                self.restocked.load(Ordering::SeqCst)
+            } else {
+                0
+            },
+            query,
+        );
+        let page = cached(
+            "page",
+            cache,
+            key.clone(),
+            &self.lifetime,
+            self.page_load(load.clone()),
+        )
+        .await?;
+        if !self.outdated(&page) {
+            return Ok(page.body);
+        }
+        // A product it lists was written after its read started: read it again.
+        cache.remove(&key).await;
+        Ok(
+            cached("page", cache, key, &self.lifetime, self.page_load(load))
+                .await?
+                .body,
+        )
+    }
+
+    /// `load` for [`Self::page`], noting the latest write before the read starts.
+    fn page_load<L, F>(
+        &self,
+        load: L,
+    ) -> impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = mongodb::error::Result<Page>> + Send>>
     where
         L: FnOnce() -> F,
-        F: Future<Output = mongodb::error::Result<Bytes>> + Send + 'static,
+        F: Future<Output = mongodb::error::Result<(Bytes, Vec<ObjectId>)>> + Send + 'static,
     {
-        match &self.pages {
-            None => load().await,
-            Some(cache) => {
-                cached(
-                    "page",
-                    cache,
-                    (self.latest_write(), query),
-                    &self.lifetime,
-                    load,
-                )
-                .await
-            }
+        let sequence = self.sequence.clone();
+        move || {
+            let read_after = sequence.load(Ordering::SeqCst);
+            let read = load();
+            Box::pin(async move {
+                let (body, ids) = read.await?;
+                Ok(Page {
+                    body,
+                    ids: ids.into(),
+                    read_after,
+                })
+            })
         }
+    }
+
+    /// Whether a product `page` lists was written after the page's read started.
+    fn outdated(&self, page: &Page) -> bool {
+        // No write at all since then: the common case under reads, with no lookups.
+        page.read_after != self.latest_write()
+            && page
+                .ids
+                .iter()
+                .any(|&id| self.latest_write_to(id) > page.read_after)
     }
 
     /// Makes every page read before now unreachable; returns the write's sequence number.
     pub fn invalidate_pages(&self) -> u64 {
-        self.sequence.fetch_add(1, Ordering::SeqCst) + 1
+        let number = self.sequence.fetch_add(1, Ordering::SeqCst) + 1;
+        self.reordered.fetch_max(number, Ordering::SeqCst);
+        number
     }
 
     /// After a write to `id` is acknowledged (here or, through the change stream, anywhere):
-    /// makes the product's entries and every page read before now unreachable.
-    pub fn invalidate(&self, id: ObjectId) {
-        let number = self.invalidate_pages();
+    /// makes the product's entries unreachable, and the pages it may have changed (see the
+    /// module's documentation).
+    pub fn invalidate(&self, id: ObjectId, change: Change) {
+        let number = match change {
+            Change::Any => self.invalidate_pages(),
+            Change::Stock => {
+                let number = self.sequence.fetch_add(1, Ordering::SeqCst) + 1;
+                self.restocked.fetch_max(number, Ordering::SeqCst);
+                number
+            }
+        };
         if let Some(written) = &self.written {
             written.insert(id, number);
         }
@@ -447,36 +550,70 @@ mod tests {
         assert!(reads.load(Ordering::SeqCst) >= 2);
     }
 
+    /// Reads a page through the cache, counting the database reads in `reads`.
+    async fn page(
+        cache: &ProductCache,
+        query: &str,
+        by_stock: bool,
+        ids: &[ObjectId],
+        reads: &Arc<AtomicUsize>,
+    ) {
+        let (reads, ids) = (reads.clone(), ids.to_vec());
+        cache
+            .page(query.into(), by_stock, move || async move {
+                reads.fetch_add(1, Ordering::SeqCst);
+                Ok((Bytes::from_static(b"[]"), ids))
+            })
+            .await
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn a_write_drops_its_product_and_the_pages_but_not_other_products() {
         let cache = ProductCache::new(TTL, Duration::from_secs(60), 100);
         let (written, other) = (ObjectId::new(), ObjectId::new());
         let (reads, other_reads) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let pages = Arc::new(AtomicUsize::new(0));
-        let page = |cache: &ProductCache| {
-            let pages = pages.clone();
-            let cache = cache.clone();
-            async move {
-                cache
-                    .page("sort=name".into(), move || async move {
-                        pages.fetch_add(1, Ordering::SeqCst);
-                        Ok(Bytes::from_static(b"[]"))
-                    })
-                    .await
-                    .unwrap()
-            }
-        };
         for _ in 0..2 {
             lookup(&cache, written, &reads).await;
             lookup(&cache, other, &other_reads).await;
-            page(&cache).await;
+            page(&cache, "sort=name", false, &[other], &pages).await;
         }
-        cache.invalidate(written);
+        cache.invalidate(written, Change::Any);
         lookup(&cache, written, &reads).await;
         lookup(&cache, other, &other_reads).await;
-        page(&cache).await;
+        page(&cache, "sort=name", false, &[other], &pages).await;
         assert_eq!(reads.load(Ordering::SeqCst), 2);
         assert_eq!(other_reads.load(Ordering::SeqCst), 1);
-        assert_eq!(pages.load(Ordering::SeqCst), 2);
+        assert_eq!(pages.load(Ordering::SeqCst), 2, "a page it could join");
+    }
+
+    #[tokio::test]
+    async fn a_stock_write_drops_only_the_pages_listing_the_product_or_filtered_by_stock() {
+        let cache = ProductCache::new(TTL, Duration::from_secs(60), 100);
+        let (written, other) = (ObjectId::new(), ObjectId::new());
+        let counters = || Arc::new(AtomicUsize::new(0));
+        let (listing, not_listing, by_stock) = (counters(), counters(), counters());
+        let read_all = || async {
+            page(&cache, "sort=name", false, &[other, written], &listing).await;
+            page(&cache, "sort=price", false, &[other], &not_listing).await;
+            page(&cache, "in_stock=true", true, &[other], &by_stock).await;
+        };
+        read_all().await;
+        read_all().await;
+        cache.invalidate(written, Change::Stock);
+        read_all().await;
+        read_all().await;
+        let reads = |c: &Arc<AtomicUsize>| c.load(Ordering::SeqCst);
+        assert_eq!(reads(&listing), 2, "the page listing the product");
+        assert_eq!(reads(&not_listing), 1, "a page not listing it");
+        assert_eq!(reads(&by_stock), 2, "a page filtered by stock");
+        // Other products' stock writes leave the re-read page alone; its own product's do not.
+        cache.invalidate(ObjectId::new(), Change::Stock);
+        read_all().await;
+        assert_eq!(reads(&listing), 2);
+        cache.invalidate(written, Change::Stock);
+        read_all().await;
+        assert_eq!(reads(&listing), 3);
     }
 }

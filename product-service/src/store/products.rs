@@ -61,8 +61,12 @@ pub enum SortOrder {
     Name,
 }
 
+/// The fields that writes of stock alone (reservations, releases, adjustments) change: a change
+/// to none but these cannot move a product in any list order, nor in any filter but `in_stock`.
+pub const STOCK_FIELDS: [&str; 4] = ["stock", "adjustments", "version", "updated_at"];
+
 /// Where the previous page ended.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Position {
     /// The sort the cursor belongs to.
     pub s: SortOrder,
@@ -77,7 +81,7 @@ pub struct Position {
 }
 
 /// A checked list query.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ListQuery {
     /// Case-insensitive name search, already escaped.
     pub name_pattern: Option<String>,

@@ -1,9 +1,10 @@
 //! Follows the products collection's change stream, so that writes made through any replica
 //! (or straight in the database) reach this replica's cache: each changed product's entries and
-//! every page are invalidated, and [`Coverage`](super::cache::Coverage) records how far the
+//! the pages the change may have changed are invalidated (an update of nothing but
+//! [`STOCK_FIELDS`] is a [`Change::Stock`]), and [`Coverage`](super::cache::Coverage) records how far the
 //! stream has caught up, which lets entries outlive the cache's `ttl` (see [`super::cache`]).
 //!
-//! Only `documentKey` and `operationType` are asked for. A poll returning nothing means every
+//! Only `documentKey`, `operationType` and `updateDescription` are asked for. A poll returning nothing means every
 //! write acknowledged before the poll started has been applied. When the stream fails, nothing
 //! is vouched for until a new one opens (it starts from then, so entries read before are left to
 //! their `ttl`); the driver itself resumes a stream after a transient error without losing
@@ -18,7 +19,8 @@ use mongodb::Collection;
 use mongodb::change_stream::event::{ChangeStreamEvent, OperationType};
 use tokio_util::sync::CancellationToken;
 
-use super::cache::ProductCache;
+use super::cache::{Change, ProductCache};
+use super::products::STOCK_FIELDS;
 
 /// 1 while a change stream is open, else 0.
 const STREAM_UP: &str = "product_cache_change_stream_up";
@@ -76,7 +78,9 @@ async fn follow_one(
 ) -> mongodb::error::Result<()> {
     let mut stream = collection
         .watch()
-        .pipeline([doc! {"$project": {"operationType": 1, "documentKey": 1}}])
+        .pipeline([
+            doc! {"$project": {"operationType": 1, "documentKey": 1, "updateDescription": 1}},
+        ])
         .max_await_time(poll)
         .await?;
     let coverage = cache.coverage();
@@ -98,6 +102,25 @@ async fn follow_one(
     Ok(())
 }
 
+/// What an insert, update, replace or delete event may have changed: an update that set only
+/// [`STOCK_FIELDS`] changed the stock alone.
+fn change(event: &ChangeStreamEvent<Document>) -> Change {
+    let stock_only = event.operation_type == OperationType::Update
+        && event.update_description.as_ref().is_some_and(|update| {
+            update.removed_fields.is_empty()
+                && update.truncated_arrays.as_ref().is_none_or(Vec::is_empty)
+                && update
+                    .updated_fields
+                    .keys()
+                    .all(|field| STOCK_FIELDS.contains(&field.as_str()))
+        });
+    if stock_only {
+        Change::Stock
+    } else {
+        Change::Any
+    }
+}
+
 /// Invalidates what `event` changed. Returns false for an event that ends the stream's
 /// usefulness (the collection dropped or renamed): the caller opens a new one.
 fn apply(cache: &ProductCache, event: &ChangeStreamEvent<Document>) -> bool {
@@ -111,7 +134,7 @@ fn apply(cache: &ProductCache, event: &ChangeStreamEvent<Document>) -> bool {
                 .as_ref()
                 .and_then(|key| key.get_object_id("_id").ok())
             {
-                Some(id) => cache.invalidate(id),
+                Some(id) => cache.invalidate(id, change(event)),
                 // Not a product id, so no cached product: the pages may still show it.
                 None => {
                     cache.invalidate_pages();
