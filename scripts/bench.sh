@@ -5,6 +5,9 @@
 # Extra arguments go to the bench binary, e.g. `./scripts/bench.sh --duration 10 --scenarios browse`.
 # BENCH_PROFILE=product-service (or auth-service, order-service) also records a `perf` profile of
 # that service for the whole run and writes its report to target/perf-<service>.txt.
+# BENCH_SCHED=1 also records the scheduler while `browse` and `browse-during-login-flood` are
+# measured, and prints what ran on product-service's CPU while its threads waited for one
+# (scripts/sched_blame.py; written to target/sched-<scenario>.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/mongo-env.sh
@@ -58,11 +61,26 @@ fi
 
 mkdir -p bench/results
 out="bench/results/$(date -u +%Y-%m-%dT%H-%M-%SZ).json"
-./target/release/bench \
-  --pids "auth=${PIDS[0]},product=${PIDS[1]},order=${PIDS[2]}" \
-  --issuer "$JWT_ISSUER" --mongodb-uri "$MONGODB_URI" \
-  --out "$out" "$@"
+pids="auth=${PIDS[0]},product=${PIDS[1]},order=${PIDS[2]}"
+sched=()
+if [ -n "${BENCH_SCHED:-}" ]; then
+  # The scheduler's tracepoints live in tracefs, which a container may not have mounted.
+  [ -d /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+  rm -f target/sched-*.data
+  sched=(--sched-trace target)
+fi
+./target/release/bench --pids "$pids" --issuer "$JWT_ISSUER" --mongodb-uri "$MONGODB_URI" \
+  --out "$out" "${sched[@]}" "$@"
 cp "$out" bench/results/latest.json
+
+for trace in target/sched-*.data; do
+  [ -e "$trace" ] || continue
+  report="${trace%.data}.txt"
+  perf script -i "$trace" -F comm,pid,tid,cpu,time,event,trace 2>/dev/null |
+    python3 scripts/sched_blame.py --victim product --pids "$pids" >"$report"
+  echo "$(basename "$trace" .data | sed 's/^sched-//'):"
+  cat "$report"
+done
 
 if [ -n "$PERF_PID" ]; then
   kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true; PERF_PID=""

@@ -68,6 +68,10 @@ pub struct Args {
     /// Where to write the JSON results.
     #[arg(long, default_value = "bench/results/latest.json")]
     pub out: String,
+    /// Also record the scheduler (`perf sched record`, all CPUs) while `browse` and
+    /// `browse-during-login-flood` are measured, into `<dir>/sched-<scenario>.data`.
+    #[arg(long)]
+    pub sched_trace: Option<String>,
     /// Serve reference (a) and print its address, instead of benchmarking (the bench runs
     /// itself this way, so the reference is a process of its own, as each service is).
     #[arg(long, hide = true)]
@@ -141,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
     let measured = |name: &'static str, op, ok: fn(u16) -> bool| {
         observed(&shop, run(name, c, warmup, duration, op, ok))
     };
+    let trace = |name: &str| sched_trace(args.sched_trace.as_deref(), name, warmup, duration);
     for name in &args.scenarios {
         let figures = match name.as_str() {
             "browse" => {
@@ -148,15 +153,20 @@ async fn main() -> anyhow::Result<()> {
                     .push(measured("browse: GET /products/{id}", shop.product_op(), ok_get).await);
                 scenarios
                     .push(measured("browse: GET /products page", shop.list_op(), ok_get).await);
-                measured("browse", shop.browse_op(), ok_get).await
+                let trace = trace("browse");
+                let figures = measured("browse", shop.browse_op(), ok_get).await;
+                trace.await??;
+                figures
             }
             "order" => measured("order", shop.order_op(), |s| s == 201).await,
             "login" => measured("login", shop.login_op(), ok_get).await,
             "mixed" => measured("mixed", shop.mixed_op(), |s| s == 200 || s == 201).await,
             "browse-during-login-flood" => {
                 let flood = shop.start_login_flood(c);
+                let trace = trace("browse-during-login-flood");
                 let mut figures =
                     measured("browse-during-login-flood", shop.browse_op(), ok_get).await;
+                trace.await??;
                 figures.flood_logins_per_sec = Some(flood.stop().await);
                 figures
             }
@@ -188,6 +198,31 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(&args.out, serde_json::to_string_pretty(&results)?)?;
     eprintln!("results written to {}", args.out);
     Ok(())
+}
+
+/// With a trace folder: after the warm-up, records the scheduler on every CPU for the
+/// measured `duration` into `<dir>/sched-<scenario>.data`. The returned task ends with the
+/// recording.
+fn sched_trace(
+    dir: Option<&str>,
+    scenario: &str,
+    warmup: Duration,
+    duration: Duration,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let out = dir.map(|dir| format!("{dir}/sched-{scenario}.data"));
+    tokio::spawn(async move {
+        let Some(out) = out else { return Ok(()) };
+        tokio::time::sleep(warmup).await;
+        let status = tokio::process::Command::new("perf")
+            .args(["sched", "record", "-a", "-o", &out, "--", "sleep"])
+            .arg(duration.as_secs_f64().to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "perf sched record failed ({status})");
+        Ok(())
+    })
 }
 
 /// `run`, with what product-service's cache and database did meanwhile.
