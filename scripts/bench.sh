@@ -61,7 +61,7 @@ fi
 
 mkdir -p bench/results
 out="bench/results/$(date -u +%Y-%m-%dT%H-%M-%SZ).json"
-pids="auth=${PIDS[0]},product=${PIDS[1]},order=${PIDS[2]}"
+pids="auth=${PIDS[0]},product=${PIDS[1]},order=${PIDS[2]}${MONGO_PID:+,database=$MONGO_PID}"
 sched=()
 if [ -n "${BENCH_SCHED:-}" ]; then
   # The scheduler's tracepoints live in tracefs, which a container may not have mounted.

@@ -64,6 +64,9 @@ pub struct ProductActivity {
     /// product-service threads waiting on a run queue for a CPU, on average: the time its
     /// requests lose to other processes on the same cores.
     pub run_queue_wait: f64,
+    /// CPU used by each process of the run (the services, the database when known, the load
+    /// generator), in cores: where the machine's cores went.
+    pub cpu_cores_by_process: BTreeMap<String, f64>,
 }
 
 /// What one measured window recorded.
@@ -119,6 +122,42 @@ pub async fn run_interleaved(
         .zip(samples)
         .map(|((name, _), samples)| figures(name, concurrency, &samples))
         .collect()
+}
+
+/// Measures `op` against a reference that `reference(window)` measures in this process (a CPU
+/// ceiling, say) and returns as a rate: in `rounds` pairs of windows (each `duration / rounds`),
+/// the reference first in every other pair (R A, A R, R A, ...) as in [`run_interleaved`].
+/// Returns the op's figures (with each window's rate) and the reference's rate in each window.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_against<R, F>(
+    name: &str,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+    rounds: u32,
+    op: Op,
+    ok: fn(u16) -> bool,
+    mut reference: R,
+) -> (Figures, Vec<f64>)
+where
+    R: FnMut(Duration) -> F,
+    F: std::future::Future<Output = f64>,
+{
+    let rounds = rounds.max(1);
+    let window = duration / rounds;
+    let short_warmup = (warmup / rounds).max(Duration::from_millis(200));
+    let (mut samples, mut rates) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let label = format!("{name} ({}/{rounds})", round + 1);
+        if round % 2 == 1 {
+            samples.push(measure(&label, concurrency, short_warmup, window, &op, ok).await);
+        }
+        rates.push(reference(window).await);
+        if round % 2 == 0 {
+            samples.push(measure(&label, concurrency, short_warmup, window, &op, ok).await);
+        }
+    }
+    (figures(name, concurrency, &samples), rates)
 }
 
 fn figures(name: &str, concurrency: usize, samples: &[Sample]) -> Figures {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::Parser;
 use serde_json::{Value, json};
 
-use crate::load::{Figures, run, run_interleaved};
+use crate::load::{Figures, run, run_against, run_interleaved};
 use crate::scenarios::Shop;
 
 /// Command line.
@@ -140,6 +140,8 @@ async fn main() -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || reference::argon2_rate(threads, duration)).await?;
 
     let mut scenarios: Vec<Figures> = Vec::new();
+    // (c) in the windows alternating with the login scenario's.
+    let mut argon2_windows: Vec<f64> = Vec::new();
     let ok_get = |s| s == 200;
     // A scenario's figures, with what product-service did meanwhile.
     let measured = |name: &'static str, op, ok: fn(u16) -> bool| {
@@ -159,7 +161,49 @@ async fn main() -> anyhow::Result<()> {
                 figures
             }
             "order" => measured("order", shop.order_op(), |s| s == 201).await,
-            "login" => measured("login", shop.login_op(), ok_get).await,
+            "login" => {
+                // POST /token is compared with (c) in alternating windows, as (a) with (a0).
+                // Readings before and after each (c) window, so that what the services did is
+                // taken over the login windows only.
+                let readings = std::sync::Mutex::new(vec![shop.product_counters().await]);
+                let (mut figures, rates) = run_against(
+                    "login",
+                    c,
+                    warmup,
+                    duration,
+                    4,
+                    shop.login_op(),
+                    ok_get,
+                    |window| {
+                        let (shop, readings) = (&shop, &readings);
+                        async move {
+                            let start = shop.product_counters().await;
+                            eprintln!(
+                                "  ref-c argon2id verifications ({} s)",
+                                window.as_secs_f64()
+                            );
+                            let rate = tokio::task::spawn_blocking(move || {
+                                reference::argon2_rate(threads, window)
+                            })
+                            .await
+                            .unwrap_or_default();
+                            let end = shop.product_counters().await;
+                            readings.lock().expect("not poisoned").extend([start, end]);
+                            rate
+                        }
+                    },
+                )
+                .await;
+                let mut readings = readings.into_inner().expect("not poisoned");
+                readings.push(shop.product_counters().await);
+                // (start, first (c) start), (first (c) end, second (c) start), ..., (last (c)
+                // end, end): the stretches in which logins ran.
+                figures.product_service = Some(scenarios::ProductCounters::over(
+                    readings.chunks_exact(2).map(|pair| (&pair[0], &pair[1])),
+                ));
+                argon2_windows = rates;
+                figures
+            }
             "mixed" => measured("mixed", shop.mixed_op(), |s| s == 200 || s == 201).await,
             "browse-during-login-flood" => {
                 let flood = shop.start_login_flood(c);
@@ -184,7 +228,11 @@ async fn main() -> anyhow::Result<()> {
         "warmup_secs": args.warmup,
         "duration_secs": args.duration,
         "scenarios": scenarios,
-        "references": {"figures": references, "argon2_verifications_per_sec": argon2},
+        "references": {
+            "figures": references,
+            "argon2_verifications_per_sec": argon2,
+            "argon2_window_rates": argon2_windows,
+        },
         "round_trips": round_trips,
         "rss_mb": {"idle": rss_idle, "seeded": rss_seeded, "end": rss_end},
     });

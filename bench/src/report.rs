@@ -85,39 +85,34 @@ pub fn targets(results: &Value) -> Value {
         div(page, bare),
         0.5,
     );
-    // The median of the windows' ratios (each (a) window against the (a0) window next to it),
-    // which a window disturbed by something else on the machine does not move.
-    let windows = |name| {
-        figure(results, "references", name).and_then(|f| {
-            f["window_rps"]
-                .as_array()
-                .map(|w| w.iter().filter_map(Value::as_f64).collect::<Vec<_>>())
-        })
+    // Where both were measured in alternating windows: the median of the windows' ratios (each
+    // window against the one next to it), which a window disturbed by something else on the
+    // machine does not move.
+    let rates = |value: &Value| {
+        value
+            .as_array()
+            .map(|w| w.iter().filter_map(Value::as_f64).collect::<Vec<_>>())
     };
-    let paired = match (
-        windows("ref-a bare handler + token check"),
-        windows("ref-a0 bare handler, no token check"),
-    ) {
-        (Some(a), Some(a0)) if a.len() == a0.len() && !a.is_empty() => {
-            let mut ratios: Vec<f64> = a.iter().zip(&a0).map(|(x, y)| x / y).collect();
-            ratios.sort_by(f64::total_cmp);
-            let mid = ratios.len() / 2;
-            Some(if ratios.len().is_multiple_of(2) {
-                (ratios[mid - 1] + ratios[mid]) / 2.0
-            } else {
-                ratios[mid]
-            })
-        }
-        _ => div(bare, open),
-    };
-    ratio(
-        "bare handler with token check / without (median of windows)",
-        paired,
-        0.95,
+    let windows =
+        |section, name| figure(results, section, name).and_then(|f| rates(&f["window_rps"]));
+    let bare_windows = median_ratio(
+        windows("references", "ref-a bare handler + token check"),
+        windows("references", "ref-a0 bare handler, no token check"),
     );
     ratio(
-        "POST /token rate / argon2id verifications per second",
-        div(login, argon),
+        "bare handler with token check / without (median of windows)",
+        bare_windows.or(div(bare, open)),
+        0.95,
+    );
+    let login_windows = median_ratio(
+        windows("scenarios", "login"),
+        results
+            .pointer("/references/argon2_window_rates")
+            .and_then(rates),
+    );
+    ratio(
+        "POST /token rate / argon2id rate (median of windows)",
+        login_windows.or(div(login, argon)),
         0.8,
     );
     let p99 = |name| figure(results, "scenarios", name).and_then(|f| f["p99_ms"].as_f64());
@@ -223,6 +218,41 @@ pub fn print(results: &Value) {
             rate("run_queue_wait"),
         ));
     }
+    lines.push(String::new());
+    let columns: Vec<String> = results["scenarios"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| {
+            f.pointer("/product_service/cpu_cores_by_process")?
+                .as_object()
+        })
+        .flat_map(|m| m.keys().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut header = format!("| {:<40} |", "CPU (cores) during");
+    let mut rule = format!("|{:-<42}|", "");
+    for c in &columns {
+        header.push_str(&format!(" {:>w$} |", c, w = c.len().max(6)));
+        rule.push_str(&format!("{:->w$}|", "", w = c.len().max(6) + 2));
+    }
+    lines.push(header);
+    lines.push(rule);
+    for f in results["scenarios"].as_array().into_iter().flatten() {
+        let Some(cpu) = f.pointer("/product_service/cpu_cores_by_process") else {
+            continue;
+        };
+        let mut line = format!("| {:<40} |", f["name"].as_str().unwrap_or_default());
+        for c in &columns {
+            line.push_str(&format!(
+                " {:>w$.2} |",
+                cpu[c].as_f64().unwrap_or_default(),
+                w = c.len().max(6)
+            ));
+        }
+        lines.push(line);
+    }
     for f in results["scenarios"].as_array().into_iter().flatten() {
         if let Some(rate) = f["flood_logins_per_sec"].as_f64() {
             lines.push(format!(
@@ -260,4 +290,20 @@ pub fn print(results: &Value) {
     for line in lines {
         println!("{line}");
     }
+}
+
+/// The median of `a[i] / b[i]`, when both have the same, non-zero number of windows.
+fn median_ratio(a: Option<Vec<f64>>, b: Option<Vec<f64>>) -> Option<f64> {
+    let (a, b) = (a?, b?);
+    if a.len() != b.len() || a.is_empty() {
+        return None;
+    }
+    let mut ratios: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x / y).collect();
+    ratios.sort_by(f64::total_cmp);
+    let mid = ratios.len() / 2;
+    Some(if ratios.len().is_multiple_of(2) {
+        (ratios[mid - 1] + ratios[mid]) / 2.0
+    } else {
+        ratios[mid]
+    })
 }

@@ -28,6 +28,9 @@ pub struct Shop {
     products: Vec<String>,
     /// product-service's process id, for its scheduler statistics.
     product_pid: Option<u32>,
+    /// The processes whose CPU use each scenario reports, by name: the services, the database
+    /// when its process is known, and this load generator.
+    processes: BTreeMap<String, u32>,
 }
 
 fn status(r: Result<reqwest::Response, reqwest::Error>) -> u16 {
@@ -94,6 +97,11 @@ impl Shop {
             tokens,
             products,
             product_pid: crate::parse_pids(&args.pids).get("product").copied(),
+            processes: {
+                let mut processes = crate::parse_pids(&args.pids);
+                processes.insert("load generator".into(), std::process::id());
+                processes
+            },
         })
     }
 
@@ -360,11 +368,25 @@ impl Shop {
             Err(_) => String::new(),
         };
         let sum = |name: &str, label: &str| metric_sum(&text, name, label);
-        let (cpu_ns, wait_ns) = self.product_pid.map_or((0.0, 0.0), schedstat);
+        let (cpu_ns, wait_ns) = self
+            .product_pid
+            .map_or((0.0, 0.0), |pid| schedstat(pid, |_| true));
+        let mut cpu_by_process = BTreeMap::new();
+        for (name, &pid) in &self.processes {
+            if name == "auth" {
+                // Password hashing apart from the rest of auth-service.
+                let hashing = |comm: &str| comm.starts_with("argon2");
+                cpu_by_process.insert("auth: hashing".into(), schedstat(pid, hashing).0);
+                cpu_by_process.insert("auth: the rest".into(), schedstat(pid, |c| !hashing(c)).0);
+            } else {
+                cpu_by_process.insert(name.clone(), schedstat(pid, |_| true).0);
+            }
+        }
         ProductCounters {
             at: Instant::now(),
             cpu_ns,
             wait_ns,
+            cpu_by_process,
             hits: sum("product_cache_lookups_total{", r#"result="hit""#),
             misses: sum("product_cache_lookups_total{", r#"result="miss""#),
             refreshes: sum("product_cache_refreshes_total{", ""),
@@ -395,14 +417,20 @@ fn metric_sum(text: &str, prefix: &str, label: &str) -> f64 {
         .sum()
 }
 
-/// Nanoseconds the threads of process `pid` have run, and waited on a run queue for a CPU
-/// (Linux `/proc/<pid>/task/*/schedstat`).
-fn schedstat(pid: u32) -> (f64, f64) {
+/// Nanoseconds the threads of process `pid` whose name passes `threads` have run, and waited
+/// on a run queue for a CPU (Linux `/proc/<pid>/task/*/schedstat`).
+fn schedstat(pid: u32, threads: impl Fn(&str) -> bool) -> (f64, f64) {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return (0.0, 0.0);
     };
     tasks
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+        .filter_map(|task| {
+            let path = task.ok()?.path();
+            let comm = std::fs::read_to_string(path.join("comm")).ok()?;
+            threads(comm.trim())
+                .then(|| std::fs::read_to_string(path.join("schedstat")).ok())
+                .flatten()
+        })
         .filter_map(|line| {
             let mut fields = line.split_whitespace().map(|f| f.parse::<f64>().ok());
             Some((fields.next()??, fields.next()??))
@@ -415,6 +443,8 @@ pub struct ProductCounters {
     at: Instant,
     cpu_ns: f64,
     wait_ns: f64,
+    /// Nanoseconds of CPU by process (and, for auth-service, hashing and the rest).
+    cpu_by_process: BTreeMap<String, f64>,
     hits: f64,
     misses: f64,
     refreshes: f64,
@@ -424,15 +454,42 @@ pub struct ProductCounters {
 impl ProductCounters {
     /// What happened between `before` and this reading.
     pub fn since(&self, before: &ProductCounters) -> ProductActivity {
-        let seconds = self.at.duration_since(before.at).as_secs_f64().max(1e-9);
-        let (hits, misses) = (self.hits - before.hits, self.misses - before.misses);
+        Self::over([(before, self)])
+    }
+
+    /// What happened over several stretches of time, each between two readings.
+    pub fn over<'a>(
+        stretches: impl IntoIterator<Item = (&'a ProductCounters, &'a ProductCounters)>,
+    ) -> ProductActivity {
+        let (mut seconds, mut hits, mut misses, mut refreshes, mut commands) =
+            (0.0, 0.0, 0.0, 0.0, 0.0);
+        let (mut cpu_ns, mut wait_ns) = (0.0, 0.0);
+        let mut by_process: BTreeMap<String, f64> = BTreeMap::new();
+        for (from, to) in stretches {
+            seconds += to.at.duration_since(from.at).as_secs_f64();
+            hits += to.hits - from.hits;
+            misses += to.misses - from.misses;
+            refreshes += to.refreshes - from.refreshes;
+            commands += to.commands - from.commands;
+            cpu_ns += to.cpu_ns - from.cpu_ns;
+            wait_ns += to.wait_ns - from.wait_ns;
+            for (name, ns) in &to.cpu_by_process {
+                let earlier = from.cpu_by_process.get(name).copied().unwrap_or(*ns);
+                *by_process.entry(name.clone()).or_default() += ns - earlier;
+            }
+        }
+        let seconds = seconds.max(1e-9);
         ProductActivity {
             cache_hit_ratio: (hits + misses > 0.0).then(|| hits / (hits + misses)),
             cache_misses_per_sec: misses / seconds,
-            cache_refreshes_per_sec: (self.refreshes - before.refreshes) / seconds,
-            db_commands_per_sec: (self.commands - before.commands) / seconds,
-            cpu_cores: (self.cpu_ns - before.cpu_ns) / 1e9 / seconds,
-            run_queue_wait: (self.wait_ns - before.wait_ns) / 1e9 / seconds,
+            cache_refreshes_per_sec: refreshes / seconds,
+            db_commands_per_sec: commands / seconds,
+            cpu_cores: cpu_ns / 1e9 / seconds,
+            run_queue_wait: wait_ns / 1e9 / seconds,
+            cpu_cores_by_process: by_process
+                .into_iter()
+                .map(|(name, ns)| (name, ns / 1e9 / seconds))
+                .collect(),
         }
     }
 }
