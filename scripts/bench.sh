@@ -73,14 +73,15 @@ fi
   --out "$out" "${sched[@]}" "$@"
 cp "$out" bench/results/latest.json
 
-for trace in target/sched-*.data; do
-  [ -e "$trace" ] || continue
-  report="${trace%.data}.txt"
-  perf script -i "$trace" -F comm,pid,tid,cpu,time,event,trace 2>/dev/null |
-    python3 scripts/sched_blame.py --victim product --pids "$pids" >"$report"
-  echo "$(basename "$trace" .data | sed 's/^sched-//'):"
-  cat "$report"
-done
+if [ -n "${BENCH_SCHED:-}" ]; then
+  for trace in target/sched-*.data; do
+    [ -e "$trace" ] || continue
+    report="${trace%.data}.txt"
+    echo "$(basename "$trace" .data | sed 's/^sched-//'):"
+    { perf script -i "$trace" -F comm,pid,tid,cpu,time,event,trace 2>/dev/null |
+      python3 scripts/sched_blame.py --victim product --pids "$pids" || true; } | tee "$report"
+  done
+fi
 
 if [ -n "$PERF_PID" ]; then
   kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true; PERF_PID=""
