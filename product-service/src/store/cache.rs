@@ -80,6 +80,9 @@ struct Page {
     read_after: u64,
 }
 
+/// A page's database read, under way.
+type PageRead = std::pin::Pin<Box<dyn Future<Output = mongodb::error::Result<Page>> + Send>>;
+
 /// Pages by (latest [`Change::Any`] write, latest stock write for stock-filtered pages else 0,
 /// query).
 type PageEntries = Cache<(u64, u64, String), Entry<Page>>;
@@ -343,10 +346,7 @@ impl ProductCache {
     }
 
     /// `load` for [`Self::page`], noting the latest write before the read starts.
-    fn page_load<L, F>(
-        &self,
-        load: L,
-    ) -> impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = mongodb::error::Result<Page>> + Send>>
+    fn page_load<L, F>(&self, load: L) -> impl FnOnce() -> PageRead
     where
         L: FnOnce() -> F,
         F: Future<Output = mongodb::error::Result<(Bytes, Vec<ObjectId>)>> + Send + 'static,

@@ -1,16 +1,17 @@
 //! Follows the products collection's change stream, so that writes made through any replica
 //! (or straight in the database) reach this replica's cache: each changed product's entries and
 //! the pages the change may have changed are invalidated (an update of nothing but
-//! [`STOCK_FIELDS`] is a [`Change::Stock`]), and [`Coverage`](super::cache::Coverage) records how far the
-//! stream has caught up, which lets entries outlive the cache's `ttl` (see [`super::cache`]).
+//! [`STOCK_FIELDS`] is a [`Change::Stock`]), and [`Coverage`](super::cache::Coverage) records
+//! how far the stream has caught up, which lets entries outlive the cache's `ttl` (see
+//! [`super::cache`]).
 //!
-//! Only `documentKey`, `operationType` and `updateDescription` are asked for. A poll returning nothing means every
-//! write acknowledged before the poll started has been applied. When the stream fails, nothing
-//! is vouched for until a new one opens (it starts from then, so entries read before are left to
-//! their `ttl`); the driver itself resumes a stream after a transient error without losing
-//! events. On a server without change streams (a standalone `mongod`), the cache keeps to its
-//! `ttl` and the stream is tried again now and then. `product_cache_change_stream_up` (a gauge on
-//! `/metrics`) is 1 while a stream is open.
+//! Only `documentKey`, `operationType` and `updateDescription` are asked for. A poll returning
+//! nothing means every write acknowledged before the poll started has been applied. When the
+//! stream fails, nothing is vouched for until a new one opens (it starts from then, so entries
+//! read before are left to their `ttl`); the driver itself resumes a stream after a transient
+//! error without losing events. On a server without change streams (a standalone `mongod`),
+//! the cache keeps to its `ttl` and the stream is tried again now and then.
+//! `product_cache_change_stream_up` (a gauge on `/metrics`) is 1 while a stream is open.
 
 use std::time::{Duration, Instant};
 
