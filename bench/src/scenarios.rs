@@ -26,10 +26,9 @@ pub struct Shop {
     users: Vec<String>,
     tokens: Vec<String>,
     products: Vec<String>,
-    /// product-service's process id, for its scheduler statistics.
-    product_pid: Option<u32>,
-    /// The processes whose CPU use each scenario reports, by name: the services, the database
-    /// when its process is known, and this load generator.
+    /// The processes whose CPU use each scenario reports, by name: the services (product-service
+    /// also for its run-queue wait), the database when its process is known, and this load
+    /// generator.
     processes: BTreeMap<String, u32>,
 }
 
@@ -96,7 +95,6 @@ impl Shop {
             users,
             tokens,
             products,
-            product_pid: crate::parse_pids(&args.pids).get("product").copied(),
             processes: {
                 let mut processes = crate::parse_pids(&args.pids);
                 processes.insert("load generator".into(), std::process::id());
@@ -368,18 +366,28 @@ impl Shop {
             Err(_) => String::new(),
         };
         let sum = |name: &str, label: &str| metric_sum(&text, name, label);
-        let (cpu_ns, wait_ns) = self
-            .product_pid
-            .map_or((0.0, 0.0), |pid| schedstat(pid, |_| true));
+        let (mut cpu_ns, mut wait_ns) = (0.0, 0.0);
         let mut cpu_by_process = BTreeMap::new();
         for (name, &pid) in &self.processes {
-            if name == "auth" {
+            let threads = schedstat(pid);
+            let run = |keep: &dyn Fn(&str) -> bool| -> f64 {
+                threads.iter().filter(|t| keep(&t.0)).map(|t| t.1).sum()
+            };
+            match name.as_str() {
                 // Password hashing apart from the rest of auth-service.
-                let hashing = |comm: &str| comm.starts_with("argon2");
-                cpu_by_process.insert("auth: hashing".into(), schedstat(pid, hashing).0);
-                cpu_by_process.insert("auth: the rest".into(), schedstat(pid, |c| !hashing(c)).0);
-            } else {
-                cpu_by_process.insert(name.clone(), schedstat(pid, |_| true).0);
+                "auth" => {
+                    let hashing = |comm: &str| comm.starts_with("argon2");
+                    cpu_by_process.insert("auth: hashing".into(), run(&hashing));
+                    cpu_by_process.insert("auth: the rest".into(), run(&|c| !hashing(c)));
+                }
+                "product" => {
+                    cpu_ns = run(&|_| true);
+                    wait_ns = threads.iter().map(|t| t.2).sum();
+                    cpu_by_process.insert(name.clone(), cpu_ns);
+                }
+                _ => {
+                    cpu_by_process.insert(name.clone(), run(&|_| true));
+                }
             }
         }
         ProductCounters {
@@ -417,25 +425,21 @@ fn metric_sum(text: &str, prefix: &str, label: &str) -> f64 {
         .sum()
 }
 
-/// Nanoseconds the threads of process `pid` whose name passes `threads` have run, and waited
-/// on a run queue for a CPU (Linux `/proc/<pid>/task/*/schedstat`).
-fn schedstat(pid: u32, threads: impl Fn(&str) -> bool) -> (f64, f64) {
+/// Each live thread of process `pid`: its name, and the nanoseconds it has run and waited on a
+/// run queue for a CPU (Linux `/proc/<pid>/task/*/comm` and `schedstat`).
+fn schedstat(pid: u32) -> Vec<(String, f64, f64)> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return (0.0, 0.0);
+        return Vec::new();
     };
     tasks
         .filter_map(|task| {
             let path = task.ok()?.path();
             let comm = std::fs::read_to_string(path.join("comm")).ok()?;
-            threads(comm.trim())
-                .then(|| std::fs::read_to_string(path.join("schedstat")).ok())
-                .flatten()
-        })
-        .filter_map(|line| {
+            let line = std::fs::read_to_string(path.join("schedstat")).ok()?;
             let mut fields = line.split_whitespace().map(|f| f.parse::<f64>().ok());
-            Some((fields.next()??, fields.next()??))
+            Some((comm.trim().to_owned(), fields.next()??, fields.next()??))
         })
-        .fold((0.0, 0.0), |(r, w), (dr, dw)| (r + dr, w + dw))
+        .collect()
 }
 
 /// A reading of product-service's counters.

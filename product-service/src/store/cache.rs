@@ -376,9 +376,14 @@ impl ProductCache {
                 .any(|&id| self.latest_write_to(id) > page.read_after)
     }
 
+    /// Takes the next number of the write sequence.
+    fn next_write(&self) -> u64 {
+        self.sequence.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
     /// Makes every page read before now unreachable; returns the write's sequence number.
     pub fn invalidate_pages(&self) -> u64 {
-        let number = self.sequence.fetch_add(1, Ordering::SeqCst) + 1;
+        let number = self.next_write();
         self.reordered.fetch_max(number, Ordering::SeqCst);
         number
     }
@@ -390,7 +395,7 @@ impl ProductCache {
         let number = match change {
             Change::Any => self.invalidate_pages(),
             Change::Stock => {
-                let number = self.sequence.fetch_add(1, Ordering::SeqCst) + 1;
+                let number = self.next_write();
                 self.restocked.fetch_max(number, Ordering::SeqCst);
                 number
             }
